@@ -8,6 +8,7 @@ pub mod dtype;
 pub mod error;
 mod flat;
 mod import;
+pub mod instances;
 pub mod kernels;
 mod model;
 pub mod quant;

@@ -350,15 +350,29 @@ pub(crate) fn conv2d(imp: &mut Importer, cx: &OpCx, depthwise: bool) -> OpResult
     if ws.len() != 4 {
         invalid!("weights must be rank 4, got {ws:?}")
     }
-    // Depthwise [1, H, W, O] becomes grouped OHWI [O, H, W, 1] with one group per input channel.
-    let (wk, w_quant_axis, group, cout) = if depthwise {
-        let t = wk.clone().into_tensor().permute_axes(&[3, 1, 2, 0])?;
-        (t, 0, cin, ws[3])
+    // Kernels go to tract as OIHW: [O, I / group, H, W]. Depthwise [1, H, W, O] is a grouped
+    // convolution with one group per input channel; OHWI permutes directly.
+    let (wk, w_quant_axis, group, cout, fmt) = if depthwise {
+        if ws[3] != cin {
+            // tract's depthwise kernel covers multiplier 1; wider ones run as grouped OIHW.
+            if ws[3] % cin.max(1) != 0 {
+                invalid!(
+                    "depthwise weights have {} channels for {cin} input channels",
+                    ws[3]
+                )
+            }
+            let t = wk.clone().into_tensor().permute_axes(&[3, 0, 1, 2])?;
+            (t, 0, cin, ws[3], KernelFormat::OIHW)
+        } else {
+            // [1, H, W, C]: tract's OHWI grouped layout keeps the group on I.
+            (wk.clone().into_tensor(), 3, cin, ws[3], KernelFormat::OHWI)
+        }
     } else {
         if ws[3] == 0 || cin % ws[3] != 0 {
             invalid!("input has {cin} channels, weights expect {}", ws[3])
         }
-        (wk.clone().into_tensor(), 0, cin / ws[3], ws[0])
+        let t = wk.clone().into_tensor().permute_axes(&[0, 3, 1, 2])?;
+        (t, 0, cin / ws[3], ws[0], KernelFormat::OIHW)
     };
     let pool_spec = PoolSpec {
         data_format: DataFormat::NHWC,
@@ -377,7 +391,7 @@ pub(crate) fn conv2d(imp: &mut Importer, cx: &OpCx, depthwise: bool) -> OpResult
     };
     let conv = Conv {
         pool_spec,
-        kernel_fmt: KernelFormat::OHWI,
+        kernel_fmt: fmt,
         group,
         q_params: None,
     };
@@ -407,7 +421,7 @@ pub(crate) fn conv2d(imp: &mut Importer, cx: &OpCx, depthwise: bool) -> OpResult
             wq.axis = w_quant_axis;
             let wc = centered_weights(&wk, &wq)?;
             let x_zp = x.quant.as_ref().map(|q| q.zp0()).unwrap_or(0);
-            let dt = exact_dt(acc_bound(&wc, 0, x.dtype, x_zp)?);
+            let dt = exact_dt(acc_bound(&wc, w_quant_axis, x.dtype, x_zp)?);
             let xf = centered_input(imp, &x, dt)?;
             let wc = imp.konst_outlet("kernel", wc.cast_to_dt(dt)?.into_owned())?;
             let zero = imp.konst_outlet("zero_bias", Tensor::zero_dt(dt, &[cout])?)?;
