@@ -1,0 +1,201 @@
+//! Conformance against LiteRT goldens: every corpus model loads (or fails with the clear error
+//! LiteRT's own refusal implies) and matches LiteRT's outputs within tolerance: quantized outputs
+//! within one step of the builtin kernels or of XNNPACK, float outputs within a relative 1e-4
+//! (1e-3 with fp16 or dynamic-range weights).
+
+use std::path::{Path, PathBuf};
+
+use base64::Engine;
+use litehouse_models::{HostTensor, LoadedModel, OutputMode, TensorData};
+use serde_json::Value;
+
+fn testdata() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata")
+}
+
+/// The LCG shared with models/scripts/make_goldens.py.
+fn lcg(seed: u32, n: usize) -> Vec<u32> {
+    let mut state = seed;
+    (0..n)
+        .map(|_| {
+            state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            state >> 8
+        })
+        .collect()
+}
+
+fn gen_input(spec: &Value) -> HostTensor {
+    let shape: Vec<usize> = spec["shape"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap() as usize)
+        .collect();
+    let n: usize = shape.iter().product();
+    let dtype = spec["dtype"].as_str().unwrap();
+    if spec["source"] == "mnist10" {
+        let bytes = std::fs::read(testdata().join("fetched/mnist10.bin"))
+            .expect("mnist10.bin (run make fixtures)");
+        return HostTensor::new(shape, TensorData::U8(bytes[..n].to_vec())).unwrap();
+    }
+    let u = lcg(spec["seed"].as_u64().unwrap() as u32, n);
+    let data = match dtype {
+        "float32" => {
+            let (lo, hi) = (spec["lo"].as_f64().unwrap(), spec["hi"].as_f64().unwrap());
+            TensorData::F32(
+                u.iter()
+                    .map(|&x| (lo + (hi - lo) * (x as f64 / (1u64 << 24) as f64)) as f32)
+                    .collect(),
+            )
+        }
+        "int8" => TensorData::I8(u.iter().map(|&x| (-128 + (x % 256) as i32) as i8).collect()),
+        "uint8" => TensorData::U8(u.iter().map(|&x| (x % 256) as u8).collect()),
+        "int32" => TensorData::I32(u.iter().map(|&x| i32::MIN.wrapping_add(x as i32)).collect()),
+        other => panic!("unsupported golden input dtype {other}"),
+    };
+    HostTensor::new(shape, data).unwrap()
+}
+
+fn decode(v: &Value) -> (Vec<usize>, String, Vec<f64>) {
+    let shape = v["shape"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d.as_u64().unwrap() as usize)
+        .collect();
+    let dtype = v["dtype"].as_str().unwrap().to_string();
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(v["data"].as_str().unwrap())
+        .unwrap();
+    let values = match dtype.as_str() {
+        "float32" => bytes
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes(c.try_into().unwrap()) as f64)
+            .collect(),
+        "int8" => bytes.iter().map(|&b| b as i8 as f64).collect(),
+        "uint8" => bytes.iter().map(|&b| b as f64).collect(),
+        "int32" => bytes
+            .chunks_exact(4)
+            .map(|c| i32::from_le_bytes(c.try_into().unwrap()) as f64)
+            .collect(),
+        "int64" => bytes
+            .chunks_exact(8)
+            .map(|c| i64::from_le_bytes(c.try_into().unwrap()) as f64)
+            .collect(),
+        other => panic!("unsupported golden output dtype {other}"),
+    };
+    (shape, dtype, values)
+}
+
+/// Largest disagreement with a reference, in quantized steps or as relative error.
+fn distance(ours: &HostTensor, golden: &Value) -> Result<f64, String> {
+    let (shape, dtype, want) = decode(golden);
+    if ours.shape != shape {
+        return Err(format!("shape {:?} vs LiteRT {:?}", ours.shape, shape));
+    }
+    let got = ours.data.to_f64();
+    Ok(got
+        .iter()
+        .zip(&want)
+        .map(|(a, b)| {
+            if dtype == "float32" {
+                (a - b).abs() / b.abs().max(1.0)
+            } else {
+                (a - b).abs()
+            }
+        })
+        .fold(0.0, f64::max))
+}
+
+fn check_model(golden_path: &Path) -> Result<String, String> {
+    let golden: Value =
+        serde_json::from_str(&std::fs::read_to_string(golden_path).unwrap()).unwrap();
+    let rel = golden["model"].as_str().unwrap();
+    let path = testdata().join(rel);
+    let bytes = std::fs::read(&path).map_err(|e| format!("{rel}: {e} (run `make fixtures`)"))?;
+    let loaded = LoadedModel::load(&bytes);
+    let cases = &golden["cases"];
+    if cases.get("error").is_some() {
+        return match loaded {
+            Err(e) => Ok(format!("refused as LiteRT does: {e}")),
+            Ok(_) => Err("LiteRT cannot run this model but we loaded it".into()),
+        };
+    }
+    let model = loaded.map_err(|e| format!("failed to load: {e}"))?;
+    let loose = rel.contains("fp16") || rel.contains("dynamic") || rel.contains("mediapipe");
+    let float_tol = if loose { 1e-3 } else { 1e-4 };
+    let mut worst = 0f64;
+    for case in cases.as_array().unwrap() {
+        let inputs: Vec<HostTensor> = case["inputs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(gen_input)
+            .collect();
+        let outputs = model
+            .run(&inputs, OutputMode::Native)
+            .map_err(|e| format!("run failed: {e}"))?;
+        let refs = &case["outputs"];
+        for (k, out) in outputs.iter().enumerate() {
+            let mut best = f64::INFINITY;
+            let mut reasons = vec![];
+            for name in ["builtin", "xnnpack"] {
+                let Some(list) = refs[name].as_array() else {
+                    continue;
+                };
+                match distance(out, &list[k]) {
+                    Ok(d) => best = best.min(d),
+                    Err(e) => reasons.push(format!("{name}: {e}")),
+                }
+            }
+            let tol = if out.dtype().is_float() {
+                float_tol
+            } else {
+                1.0
+            };
+            if best > tol {
+                return Err(format!(
+                    "batch {} output {k}: off by {best:.3e} (tolerance {tol:e}) {}",
+                    case["batch"],
+                    reasons.join("; ")
+                ));
+            }
+            worst = worst.max(best);
+        }
+    }
+    Ok(format!("matches LiteRT (worst {worst:.2e})"))
+}
+
+#[test]
+fn every_corpus_model_matches_litert() {
+    let mut goldens: Vec<PathBuf> = std::fs::read_dir(testdata().join("goldens"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.extension().is_some_and(|e| e == "json") && !p.ends_with("litert_timings.json")
+        })
+        .collect();
+    goldens.sort();
+    assert!(
+        goldens.len() >= 30,
+        "expected the whole corpus, found {} goldens",
+        goldens.len()
+    );
+    let mut failures = vec![];
+    for g in &goldens {
+        let name = g.file_stem().unwrap().to_string_lossy().to_string();
+        match check_model(g) {
+            Ok(msg) => println!("ok   {name}: {msg}"),
+            Err(msg) => {
+                println!("FAIL {name}: {msg}");
+                failures.push(name);
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} models fail: {failures:?}",
+        failures.len(),
+        goldens.len()
+    );
+}
