@@ -685,3 +685,43 @@ pub(crate) fn pad(imp: &mut Importer, cx: &OpCx) -> OpResult<Vec<Value>> {
     )?;
     Ok(vec![same_data(imp, cx, outlet, &x)?])
 }
+
+/// DEPTH_TO_SPACE (NHWC, DCR order as TFLite): [n, h, w, b*b*c] -> [n, h*b, w*b, c].
+pub(crate) fn depth_to_space(imp: &mut Importer, cx: &OpCx) -> OpResult<Vec<Value>> {
+    let b = cx
+        .op
+        .builtin_options_as_depth_to_space_options()
+        .map(|o| o.block_size())
+        .unwrap_or(0);
+    if b < 1 {
+        invalid!("block size {b}")
+    }
+    let b = b as usize;
+    let x = imp.input(cx, 0)?;
+    let s = imp.shape(&x)?;
+    if s.len() != 4 {
+        invalid!("input must be NHWC, got rank {}", s.len())
+    }
+    let depth = s[3].to_usize()?;
+    if depth % (b * b) != 0 {
+        invalid!(
+            "depth {depth} is not a multiple of block size squared ({})",
+            b * b
+        )
+    }
+    let c = depth / (b * b);
+    // [n, h, w, b, b, c] -> [n, h, b, w, b, c] -> [n, h*b, w*b, c]
+    let split = imp.wire1(
+        "d2s_split",
+        AxisOp::Reshape(
+            3,
+            tvec![depth.to_dim()],
+            tvec![b.to_dim(), b.to_dim(), c.to_dim()],
+        ),
+        &[x.outlet],
+    )?;
+    let moved = imp.wire1("d2s_move", AxisOp::Move(3, 2), &[split])?;
+    let out = tvec![s[0].clone(), s[1].clone() * b, s[2].clone() * b, c.to_dim()];
+    let outlet = reshape_to(imp, moved, out)?;
+    Ok(vec![same_data(imp, cx, outlet, &x)?])
+}

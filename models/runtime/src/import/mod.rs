@@ -416,6 +416,7 @@ impl<'a> Importer<'a> {
             B::SPLIT | B::SPLIT_V => layout::split(self, cx, op),
             B::GATHER => layout::gather(self, cx),
             B::TRANSPOSE => layout::transpose(self, cx),
+            B::DEPTH_TO_SPACE => layout::depth_to_space(self, cx),
             B::PAD | B::PADV2 => layout::pad(self, cx),
             B::MAX_POOL_2D | B::AVERAGE_POOL_2D => reduce::pool(self, cx, op),
             B::SOFTMAX | B::LOG_SOFTMAX => reduce::softmax(self, cx, op),
