@@ -1,0 +1,94 @@
+//! End-to-end tests of the `litehouse` binary: the same commands the README shows.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+fn litehouse() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_litehouse"))
+}
+
+const TABULAR: &str = "models/runtime/testdata/exported/tabular_float32.tflite";
+
+#[test]
+fn inspect_json_describes_the_signature() {
+    let out = litehouse()
+        .args(["inspect", "--json", TABULAR])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        doc["signature"]["inputs"][0]["shape"],
+        serde_json::json!([-1, 3])
+    );
+    assert_eq!(doc["signature"]["inputs"][0]["dtype"], "f32");
+    assert_eq!(doc["sha256"].as_str().unwrap().len(), 64);
+    assert!(doc["operators"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|o| o["op"] == "FULLY_CONNECTED"));
+}
+
+#[test]
+fn predict_reads_vertex_instances_from_stdin() {
+    let mut child = litehouse()
+        .args(["predict", "--model", TABULAR, "--instances", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(br#"{"instances": [[5, 162, 60], [2, 110, 60], [12, 101, 101]]}"#)
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let preds = doc["predictions"].as_array().unwrap();
+    assert_eq!(preds.len(), 3);
+    assert!(preds
+        .iter()
+        .all(|p| p.as_array().unwrap().len() == 3 && p[0].as_f64().unwrap().is_finite()));
+}
+
+#[test]
+fn predict_explains_a_wrong_shape_and_exits_non_zero() {
+    let mut child = litehouse()
+        .args(["predict", "--model", TABULAR])
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(br#"{"instances": [[1, 2]]}"#)
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("instance 0: input")
+            && err.contains("expects shape [3] (3 values), got shape [2] (2 values)"),
+        "{err}"
+    );
+}
+
+#[test]
+fn inspect_refuses_a_non_model() {
+    let out = litehouse()
+        .args(["inspect", "Cargo.toml"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a valid TFLite model"));
+}
