@@ -1,5 +1,7 @@
 //! End-to-end tests of the `litehouse` binary: the same commands the README shows.
 
+#![allow(clippy::unwrap_used)] // test helpers read trusted fixtures
+
 use std::io::Write;
 use std::process::{Command, Stdio};
 

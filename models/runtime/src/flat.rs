@@ -23,10 +23,12 @@ pub fn parse(bytes: &[u8]) -> Result<tflite::Model<'_>> {
             String::from_utf8_lossy(&bytes[4..8])
         )));
     }
-    let mut opts = flatbuffers::VerifierOptions::default();
     // Real models have many tables; the default limits are for small messages.
-    opts.max_tables = 1 << 26;
-    opts.max_apparent_size = 1 << 34;
+    let opts = flatbuffers::VerifierOptions {
+        max_tables: 1 << 26,
+        max_apparent_size: 1 << 34,
+        ..Default::default()
+    };
     tflite::root_as_model_with_opts(&opts, bytes)
         .map_err(|e| ModelError::InvalidModel(format!("corrupt or truncated flatbuffer: {e}")))
 }

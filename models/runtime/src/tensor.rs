@@ -130,9 +130,9 @@ impl HostTensor {
         }
         let data = match t.datum_type().unquantized() {
             D::F32 => TensorData::F32(take(t)?),
-            D::F16 | D::F64 => TensorData::F32(take(
-                &t.cast_to::<f32>().map_err(ModelError::engine)?.into_owned(),
-            )?),
+            D::F16 | D::F64 => {
+                TensorData::F32(take(&*t.cast_to::<f32>().map_err(ModelError::engine)?)?)
+            }
             D::I8 => TensorData::I8(take(t)?),
             D::U8 => TensorData::U8(take(t)?),
             D::I16 => TensorData::I16(take(t)?),

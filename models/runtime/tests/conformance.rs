@@ -3,6 +3,8 @@
 //! within one step of the builtin kernels or of XNNPACK, float outputs within a relative 1e-4
 //! (1e-3 with fp16 or dynamic-range weights).
 
+#![allow(clippy::unwrap_used)] // test helpers read trusted fixtures
+
 use std::path::{Path, PathBuf};
 
 use base64::Engine;

@@ -1,6 +1,8 @@
 //! Loading and running through the public API: bad files fail with precise errors, real digits
 //! are classified, a dynamic batch runs on one plan, and inputs are checked.
 
+#![allow(clippy::unwrap_used)] // test helpers read trusted fixtures
+
 use std::path::{Path, PathBuf};
 
 use litehouse_models::{HostTensor, LoadedModel, ModelError, OutputMode, TensorData};

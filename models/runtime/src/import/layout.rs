@@ -283,7 +283,7 @@ pub(crate) fn strided_slice(imp: &mut Importer, cx: &OpCx) -> OpResult<Vec<Value
             shape.len()
         )
     }
-    if strides.iter().any(|&s| s == 0) {
+    if strides.contains(&0) {
         invalid!("zero stride")
     }
     let bit = |m: i32, i: usize| m & (1 << i) != 0;

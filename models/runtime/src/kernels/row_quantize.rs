@@ -72,12 +72,12 @@ impl EvalOp for RowQuantize {
         let n = shape.first().copied().unwrap_or(1);
         let x = input.to_plain_array_view::<f32>()?;
         let x: Vec<f32> = x.iter().copied().collect();
-        let row_len = if n == 0 { 0 } else { x.len() / n };
+        let row_len = x.len().checked_div(n).unwrap_or(0);
         let mut q = vec![0f32; x.len()];
         let mut scales = vec![0f32; n];
-        for r in 0..n {
+        for (r, scale) in scales.iter_mut().enumerate() {
             let span = r * row_len..(r + 1) * row_len;
-            scales[r] = self.quantize_row(&x[span.clone()], &mut q[span]);
+            *scale = self.quantize_row(&x[span.clone()], &mut q[span]);
         }
         let mut scale_shape = vec![1usize; shape.len().max(1)];
         scale_shape[0] = n;
