@@ -4,7 +4,7 @@ CARGO ?= cargo
 PYTHON ?= python3
 EXAMPLE_MODEL ?= models/runtime/testdata/fetched/MNISTnet_v2_uint8_quant.tflite
 
-.PHONY: run test fixtures build lint goldens clean
+.PHONY: run test fixtures build lint goldens clean bench
 
 ## run: fetch fixtures, build, inspect an example model and classify ten real MNIST digits
 run: fixtures build
@@ -36,3 +36,7 @@ goldens: fixtures
 
 clean:
 	$(CARGO) clean
+
+## bench: per-inference latency next to LiteRT's (figures in docs/BENCHMARKS.md)
+bench: fixtures
+	$(CARGO) bench -p litehouse-models --bench latency
