@@ -9,6 +9,19 @@ fn litehouse() -> Command {
     Command::new(env!("CARGO_BIN_EXE_litehouse"))
 }
 
+/// Runs `predict` on the tabular model with `body` on stdin.
+fn predict_stdin(body: &[u8]) -> std::process::Output {
+    let mut child = litehouse()
+        .args(["predict", "--model", TABULAR, "--instances", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(body).unwrap();
+    child.wait_with_output().unwrap()
+}
+
 const TABULAR: &str = "models/runtime/testdata/exported/tabular_float32.tflite";
 
 #[test]
@@ -38,19 +51,7 @@ fn inspect_json_describes_the_signature() {
 
 #[test]
 fn predict_reads_vertex_instances_from_stdin() {
-    let mut child = litehouse()
-        .args(["predict", "--model", TABULAR, "--instances", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(br#"{"instances": [[5, 162, 60], [2, 110, 60], [12, 101, 101]]}"#)
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = predict_stdin(br#"{"instances": [[5, 162, 60], [2, 110, 60], [12, 101, 101]]}"#);
     assert!(out.status.success());
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let preds = doc["predictions"].as_array().unwrap();
@@ -62,20 +63,7 @@ fn predict_reads_vertex_instances_from_stdin() {
 
 #[test]
 fn predict_explains_a_wrong_shape_and_exits_non_zero() {
-    let mut child = litehouse()
-        .args(["predict", "--model", TABULAR])
-        .stdin(Stdio::piped())
-        .stderr(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(br#"{"instances": [[1, 2]]}"#)
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = predict_stdin(br#"{"instances": [[1, 2]]}"#);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(

@@ -32,8 +32,12 @@ fn input_for(model: &LoadedModel, batch: usize) -> Vec<HostTensor> {
             shape[0] = batch;
             let n: usize = shape.iter().product();
             let data = match s.dtype {
-                litehouse_models::ElementType::U8 => TensorData::U8((0..n).map(|i| (i % 251) as u8).collect()),
-                litehouse_models::ElementType::I8 => TensorData::I8((0..n).map(|i| (i % 251) as i8).collect()),
+                litehouse_models::ElementType::U8 => {
+                    TensorData::U8((0..n).map(|i| (i % 251) as u8).collect())
+                }
+                litehouse_models::ElementType::I8 => {
+                    TensorData::I8((0..n).map(|i| (i % 251) as i8).collect())
+                }
                 _ => TensorData::F32((0..n).map(|i| (i % 251) as f32 / 251.0).collect()),
             };
             HostTensor::new(shape, data).unwrap()
@@ -45,8 +49,10 @@ fn main() {
     // Single-threaded like the LiteRT figures.
     std::env::set_var("RAYON_NUM_THREADS", "1");
     let testdata = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata");
-    let litert: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(testdata.join("goldens/litert_timings.json")).unwrap()).unwrap();
+    let litert: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(testdata.join("goldens/litert_timings.json")).unwrap(),
+    )
+    .unwrap();
     let models = [
         "fetched/MNISTnet_v2_uint8_quant.tflite",
         "exported/mlp_int8_io.tflite",
@@ -54,7 +60,9 @@ fn main() {
         "exported/cnn_int8_io.tflite",
         "exported/cnn_float32.tflite",
     ];
-    println!("| model | load+optimize ms | batch 1 us (LiteRT) | ratio | batch 32 us (LiteRT) | ratio |");
+    println!(
+        "| model | load+optimize ms | batch 1 us (LiteRT) | ratio | batch 32 us (LiteRT) | ratio |"
+    );
     println!("|---|---|---|---|---|---|");
     for rel in models {
         let bytes = match std::fs::read(testdata.join(rel)) {
@@ -75,7 +83,10 @@ fn main() {
                 continue;
             }
             let inputs = input_for(&model, batch);
-            let ours = median_us(|| drop(model.run(&inputs, OutputMode::Native).unwrap()), Duration::from_millis(400));
+            let ours = median_us(
+                || drop(model.run(&inputs, OutputMode::Native).unwrap()),
+                Duration::from_millis(400),
+            );
             match reference {
                 Some(r) => cells.push(format!("{ours:.1} ({r:.1}) | {:.2}x", ours / r)),
                 None => cells.push(format!("{ours:.1} (-) | -")),
