@@ -87,19 +87,12 @@ pub(crate) fn dequantize(imp: &mut Importer, cx: &OpCx) -> OpResult<Vec<Value>> 
 pub(crate) fn cast_op(imp: &mut Importer, cx: &OpCx) -> OpResult<Vec<Value>> {
     let x = imp.input(cx, 0)?;
     let info = imp.out_info(cx, 0)?;
-    if let Some(k) = &x.known {
-        if matches!(info.dtype, ElementType::I32 | ElementType::I64) {
-            return Ok(vec![Value {
-                dtype: info.dtype,
-                ..x.clone()
-            }]
-            .into_iter()
-            .map(|mut v| {
-                v.known = Some(k.clone());
-                v
-            })
-            .collect());
-        }
+    if x.known.is_some() && matches!(info.dtype, ElementType::I32 | ElementType::I64) {
+        // Shape vectors stay known; their value does not change with an integer cast.
+        return Ok(vec![Value {
+            dtype: info.dtype,
+            ..x
+        }]);
     }
     let outlet = imp.wire1("cast", cast(info.dtype.datum_type()), &[x.outlet])?;
     Ok(vec![imp.plain(outlet, info.dtype)])
