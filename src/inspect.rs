@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
-use litehouse_models::{LoadedModel, TensorSpec};
+use litehouse_models::{HostTensor, LoadedModel, TensorData, TensorSpec};
 
 /// Arguments of `inspect`.
 #[derive(Debug, clap::Args)]
@@ -13,6 +13,10 @@ pub struct Args {
     /// Print JSON instead of text.
     #[arg(long)]
     json: bool,
+    /// Also run the model N times at batch 1 on synthetic inputs and print where the time goes,
+    /// per optimized operator.
+    #[arg(long, value_name = "N")]
+    profile: Option<usize>,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -50,6 +54,37 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     println!("operators ({}):", info.operators.len());
     for (name, count) in &info.operator_counts {
         println!("  {name:<24} x{count}");
+    }
+    if let Some(n) = args.profile {
+        print_profile(&model, n)?;
+    }
+    Ok(())
+}
+
+/// Times each optimized operator on mid-range synthetic inputs at batch 1.
+fn print_profile(model: &LoadedModel, iterations: usize) -> anyhow::Result<()> {
+    let inputs = model
+        .signature()
+        .inputs
+        .iter()
+        .map(|s| {
+            let shape: Vec<usize> = s.shape.iter().map(|&d| d.max(1) as usize).collect();
+            let n = shape.iter().product();
+            HostTensor::new(shape, TensorData::F32(vec![0.5; n]))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let timings = model.profile(&inputs, iterations)?;
+    let total: f64 = timings.iter().map(|t| t.micros).sum();
+    println!("profile ({iterations} runs, batch 1): {total:.1} us per run");
+    for t in timings.iter().take(20) {
+        println!(
+            "  {:>9.1} us {:>5.1}%  {:<24} {:<28} {}",
+            t.micros,
+            100.0 * t.micros / total.max(f64::MIN_POSITIVE),
+            t.op,
+            t.node,
+            t.output
+        );
     }
     Ok(())
 }

@@ -17,7 +17,7 @@ pub mod tensor;
 
 pub use dtype::ElementType;
 pub use error::{ModelError, Result};
-pub use model::{LoadedModel, ModelInfo, OutputMode};
+pub use model::{LoadedModel, ModelInfo, OpTiming, OutputMode};
 pub use quant::QuantParams;
 pub use signature::{Signature, TensorSpec};
 pub use tensor::{HostTensor, TensorData};

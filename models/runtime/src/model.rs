@@ -113,9 +113,8 @@ impl LoadedModel {
         &self.info
     }
 
-    /// Runs one batch. Inputs are given in signature order; each may be the model's native type
-    /// or f32 (quantized with the input's own parameters). Outputs come back per `mode`.
-    pub fn run(&self, inputs: &[HostTensor], mode: OutputMode) -> Result<Vec<HostTensor>> {
+    /// Checks inputs against the signature and converts them to tract values.
+    fn prepare(&self, inputs: &[HostTensor]) -> Result<TVec<TValue>> {
         let specs = &self.signature.inputs;
         if inputs.len() != specs.len() {
             return Err(ModelError::InvalidInput(format!(
@@ -135,6 +134,13 @@ impl LoadedModel {
             check_shape(spec, &t.shape, &mut batch)?;
             values.push(convert_input(spec, t)?.to_tract()?);
         }
+        Ok(values)
+    }
+
+    /// Runs one batch. Inputs are given in signature order; each may be the model's native type
+    /// or f32 (quantized with the input's own parameters). Outputs come back per `mode`.
+    pub fn run(&self, inputs: &[HostTensor], mode: OutputMode) -> Result<Vec<HostTensor>> {
+        let values = self.prepare(inputs)?;
         let mut state = match self.states.lock().ok().and_then(|mut s| s.pop()) {
             Some(s) => s,
             None => self.plan.spawn().map_err(ModelError::engine)?,
@@ -156,6 +162,56 @@ impl LoadedModel {
             })
             .collect()
     }
+
+    /// Runs `inputs` `iterations` times and returns the time spent in each optimized operator,
+    /// slowest first: where a model's latency goes.
+    pub fn profile(&self, inputs: &[HostTensor], iterations: usize) -> Result<Vec<OpTiming>> {
+        let values = self.prepare(inputs)?;
+        let mut state = self.plan.spawn().map_err(ModelError::engine)?;
+        let mut spent = vec![std::time::Duration::ZERO; self.plan.model().nodes().len()];
+        for _ in 0..iterations.max(1) {
+            state
+                .run_plan_with_eval(values.clone(), |ctx, op_state, node, inputs| {
+                    let start = std::time::Instant::now();
+                    let out = tract_core::plan::eval(ctx, op_state, node, inputs);
+                    spent[node.id] += start.elapsed();
+                    out
+                })
+                .map_err(ModelError::engine)?;
+        }
+        let n = iterations.max(1) as f64;
+        let model = self.plan.model();
+        let mut timings: Vec<OpTiming> = model
+            .nodes()
+            .iter()
+            .filter(|node| !spent[node.id].is_zero())
+            .map(|node| OpTiming {
+                node: node.name.clone(),
+                op: node.op().name().to_string(),
+                output: node
+                    .outputs
+                    .first()
+                    .map(|o| format!("{:?}", o.fact))
+                    .unwrap_or_default(),
+                micros: spent[node.id].as_secs_f64() * 1e6 / n,
+            })
+            .collect();
+        timings.sort_by(|a, b| b.micros.total_cmp(&a.micros));
+        Ok(timings)
+    }
+}
+
+/// Mean time of one optimized operator per run, from [`LoadedModel::profile`].
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct OpTiming {
+    /// Node name (derived from the TFLite operator it came from).
+    pub node: String,
+    /// tract operator name.
+    pub op: String,
+    /// Output fact (shape and type) of the operator's first output.
+    pub output: String,
+    /// Mean microseconds per run.
+    pub micros: f64,
 }
 
 fn hex(bytes: &[u8]) -> String {

@@ -3,7 +3,7 @@
 
 use tract_core::internal::*;
 
-use super::i32s_to_tensor;
+use super::{slice_of, tensor_with, with_int, Int};
 
 /// `out[i] = table[in[i] as u8 index]`, the index being `v + 128` for i8 and `v` for u8.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -41,22 +41,24 @@ impl EvalOp for Lut8 {
 
     fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
         let input = args_1!(inputs);
-        let values: Vec<i32> = match input.datum_type().unquantized() {
-            DatumType::I8 => input
-                .to_plain_array_view::<i8>()?
-                .iter()
-                .map(|&v| self.table[(v as i32 + 128) as usize])
-                .collect(),
-            DatumType::U8 => input
-                .to_plain_array_view::<u8>()?
-                .iter()
-                .map(|&v| self.table[v as usize])
-                .collect(),
+        let offset = match input.datum_type().unquantized() {
+            DatumType::I8 => 128,
+            DatumType::U8 => 0,
             dt => bail!("lookup tables take i8 or u8 input, got {dt:?}"),
         };
-        Ok(tvec!(
-            i32s_to_tensor(self.out, input.shape(), &values)?.into_tvalue()
-        ))
+        let out = with_int!(self.out, O => {
+            let table: Vec<O> = self.table.iter().map(|&v| O::from_i32(v)).collect();
+            with_int!(input.datum_type(), I => {
+                let x = slice_of::<I>(&input)?;
+                tensor_with::<O>(self.out, input.shape(), |o| {
+                    for (o, &v) in o.iter_mut().zip(x) {
+                        // the index is in 0..256 for i8 (offset 128) and u8 inputs
+                        *o = table[((v.to_i32() + offset) & 0xff) as usize];
+                    }
+                })?
+            })
+        });
+        Ok(tvec!(out.into_tvalue()))
     }
 }
 

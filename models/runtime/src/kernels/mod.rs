@@ -38,23 +38,72 @@ pub(crate) fn ints_as_i32(t: &Tensor) -> TractResult<Vec<i32>> {
     })
 }
 
-/// Builds a tensor of `dt` (i8, u8, i16 or i32) from `i32` values already in range.
-pub(crate) fn i32s_to_tensor(
+/// An integer element type the kernels read and write (values already in range on write).
+pub(crate) trait Int: Datum + Copy {
+    /// Widens to i32.
+    fn to_i32(self) -> i32;
+    /// Narrows an in-range i32.
+    fn from_i32(v: i32) -> Self;
+}
+
+macro_rules! impl_int {
+    ($($t:ty),*) => {$(
+        impl Int for $t {
+            #[inline(always)]
+            fn to_i32(self) -> i32 {
+                self as i32
+            }
+            #[inline(always)]
+            fn from_i32(v: i32) -> Self {
+                v as $t
+            }
+        }
+    )*};
+}
+impl_int!(i8, u8, i16, i32);
+
+/// Evaluates `$body` with the type alias `$T` bound to the Rust type of integer datum type `$dt`
+/// (i8, u8, i16 or i32); other types are an error.
+macro_rules! with_int {
+    ($dt:expr, $T:ident => $body:expr) => {
+        match $dt.unquantized() {
+            DatumType::I8 => {
+                type $T = i8;
+                $body
+            }
+            DatumType::U8 => {
+                type $T = u8;
+                $body
+            }
+            DatumType::I16 => {
+                type $T = i16;
+                $body
+            }
+            DatumType::I32 => {
+                type $T = i32;
+                $body
+            }
+            dt => bail!("expected an 8/16/32-bit integer tensor, got {dt:?}"),
+        }
+    };
+}
+pub(crate) use with_int;
+
+/// A tensor's elements as a typed slice (tract tensors are contiguous).
+pub(crate) fn slice_of<T: Datum>(t: &Tensor) -> TractResult<&[T]> {
+    t.try_as_plain_ram()?.as_slice::<T>()
+}
+
+/// Allocates a tensor of `dt` and lets `fill` write its elements as `T`.
+pub(crate) fn tensor_with<T: Datum>(
     dt: DatumType,
     shape: &[usize],
-    values: &[i32],
+    fill: impl FnOnce(&mut [T]),
 ) -> TractResult<Tensor> {
-    Ok(match dt {
-        DatumType::I8 => {
-            Tensor::from_shape(shape, &values.iter().map(|&v| v as i8).collect::<Vec<_>>())?
-        }
-        DatumType::U8 => {
-            Tensor::from_shape(shape, &values.iter().map(|&v| v as u8).collect::<Vec<_>>())?
-        }
-        DatumType::I16 => {
-            Tensor::from_shape(shape, &values.iter().map(|&v| v as i16).collect::<Vec<_>>())?
-        }
-        DatumType::I32 => Tensor::from_shape(shape, values)?,
-        dt => bail!("cannot produce quantized values as {dt:?}"),
-    })
+    let mut out = Tensor::zero_dt(dt, shape)?;
+    {
+        let mut view = out.try_as_plain_ram_mut()?;
+        fill(view.as_slice_mut::<T>()?);
+    }
+    Ok(out)
 }

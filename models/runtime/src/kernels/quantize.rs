@@ -2,7 +2,7 @@
 
 use tract_core::internal::*;
 
-use super::{i32s_to_tensor, ints_as_i32};
+use super::{slice_of, tensor_with, with_int, Int};
 use crate::quant::quantize_value;
 
 /// f32 -> integer: `clamp(round(x / scale) + zp, min, max)`.
@@ -41,14 +41,14 @@ impl EvalOp for QuantizeLinear {
     fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
         let input = args_1!(inputs);
         let x = input.cast_to::<f32>()?;
-        let values: Vec<i32> = x
-            .to_plain_array_view::<f32>()?
-            .iter()
-            .map(|&v| quantize_value(v, self.scale, self.zero_point, self.min, self.max))
-            .collect();
-        Ok(tvec!(
-            i32s_to_tensor(self.out, input.shape(), &values)?.into_tvalue()
-        ))
+        let x = slice_of::<f32>(&x)?;
+        let (scale, zp, lo, hi) = (self.scale, self.zero_point, self.min, self.max);
+        let out = with_int!(self.out, O => tensor_with::<O>(self.out, input.shape(), |o| {
+            for (o, &v) in o.iter_mut().zip(x) {
+                *o = O::from_i32(quantize_value(v, scale, zp, lo, hi));
+            }
+        })?);
+        Ok(tvec!(out.into_tvalue()))
     }
 }
 
@@ -73,21 +73,31 @@ impl Eq for DequantizeLinear {}
 impl DequantizeLinear {
     /// Dequantizes a whole tensor (also used at import for constants).
     pub fn apply(&self, input: &Tensor) -> TractResult<Tensor> {
-        let q = ints_as_i32(input)?;
-        let channels = if self.scale.len() > 1 {
-            self.scale.len()
-        } else {
-            1
-        };
-        let values: Vec<f32> = q
+        with_int!(input.datum_type(), I => self.typed::<I>(input))
+    }
+
+    fn typed<I: Int>(&self, input: &Tensor) -> TractResult<Tensor> {
+        let q = slice_of::<I>(input)?;
+        let params: Vec<(f32, i32)> = self
+            .scale
             .iter()
-            .enumerate()
-            .map(|(i, &v)| {
-                let c = i % channels;
-                self.scale[c] * (v - self.zero_point[c]) as f32
-            })
+            .copied()
+            .zip(self.zero_point.iter().copied())
             .collect();
-        Tensor::from_shape(input.shape(), &values)
+        let width = params.len().max(1);
+        tensor_with::<f32>(f32::datum_type(), input.shape(), |out| {
+            if let [(scale, zp)] = params[..] {
+                for (o, &v) in out.iter_mut().zip(q) {
+                    *o = scale * (v.to_i32() - zp) as f32;
+                }
+            } else {
+                for (o_row, q_row) in out.chunks_mut(width).zip(q.chunks(width)) {
+                    for ((o, &v), &(scale, zp)) in o_row.iter_mut().zip(q_row).zip(&params) {
+                        *o = scale * (v.to_i32() - zp) as f32;
+                    }
+                }
+            }
+        })
     }
 }
 
