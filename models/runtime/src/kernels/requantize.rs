@@ -153,15 +153,15 @@ impl EvalOp for Requantize {
         let out = with_int!(self.out, O => match input.datum_type() {
             DatumType::F32 => {
                 let acc = slice_of::<f32>(&input)?;
-                tensor_with::<O>(self.out, input.shape(), |o| self.fill(acc, |x| x as f64, ch, o))?
+                tensor_with::<O>(self.out, input.shape(), |o| self.fill(acc, f64::from, ch, o))?
             }
             DatumType::F64 => {
                 let acc = slice_of::<f64>(&input)?;
-                tensor_with::<O>(self.out, input.shape(), |o| self.fill(acc, |x| x as f64, ch, o))?
+                tensor_with::<O>(self.out, input.shape(), |o| self.fill(acc, |x| x, ch, o))?
             }
             DatumType::I32 => {
                 let acc = slice_of::<i32>(&input)?;
-                tensor_with::<O>(self.out, input.shape(), |o| self.fill(acc, |x| x as f64, ch, o))?
+                tensor_with::<O>(self.out, input.shape(), |o| self.fill(acc, f64::from, ch, o))?
             }
             dt => bail!("Requantize expects an f32, f64 or i32 accumulator, got {dt:?}"),
         });
