@@ -2,6 +2,7 @@
 
 mod inspect;
 mod predict;
+mod serve;
 
 use clap::{Parser, Subcommand};
 
@@ -19,13 +20,16 @@ enum Command {
     Inspect(inspect::Args),
     /// Run Vertex-style JSON instances through a model and print predictions.
     Predict(predict::Args),
+    /// Serve every model in a directory over HTTP (Vertex AI, TF Serving, KServe V2 routes).
+    Serve(serve::Args),
 }
 
 fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("LITEHOUSE_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+            tracing_subscriber::EnvFilter::try_from_env("LITEHOUSE_LOG").unwrap_or_else(|_| {
+                tracing_subscriber::EnvFilter::new("warn,litehouse_serving=info")
+            }),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -33,6 +37,7 @@ fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Inspect(a) => inspect::run(a),
         Command::Predict(a) => predict::run(a),
+        Command::Serve(a) => serve::run(a),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

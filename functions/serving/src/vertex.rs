@@ -1,0 +1,308 @@
+//! Vertex AI online prediction: `:predict`, `:rawPredict` and endpoint descriptions.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use serde_json::{json, Value as Json};
+
+use crate::body;
+use crate::catalog::{DeployedModel, Endpoint};
+use crate::error::{Code, ServeError, Wire};
+use crate::state::AppState;
+
+/// litehouse extension: send the request to this deployed model, ignoring the traffic split
+/// (for trying a challenger). Vertex AI has no such override on `:predict`.
+pub const DEPLOYED_MODEL_HEADER: &str = "x-litehouse-deployed-model-id";
+
+/// `/v1/projects/{p}/locations/{l}/endpoints/{e}[:predict|:rawPredict]`
+pub async fn full(
+    State(state): State<Arc<AppState>>,
+    Path((project, location, endpoint)): Path<(String, String, String)>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    dispatch(&state, &project, &location, &endpoint, headers, body).await
+}
+
+/// `/v1/endpoints/{e}[:predict|:rawPredict]`, the short alias.
+pub async fn short(
+    State(state): State<Arc<AppState>>,
+    Path(endpoint): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    dispatch(&state, "local", "local", &endpoint, headers, body).await
+}
+
+/// `GET` of an endpoint (full form).
+pub async fn describe_full(
+    State(state): State<Arc<AppState>>,
+    Path((project, location, endpoint)): Path<(String, String, String)>,
+) -> Response {
+    describe(&state, &project, &location, &endpoint)
+}
+
+/// `GET` of an endpoint (short form).
+pub async fn describe_short(
+    State(state): State<Arc<AppState>>,
+    Path(endpoint): Path<String>,
+) -> Response {
+    describe(&state, "local", "local", &endpoint)
+}
+
+/// `GET /v1/endpoints` and the full form: every endpoint.
+pub async fn list(State(state): State<Arc<AppState>>) -> Response {
+    let catalog = state.catalog();
+    let endpoints: Vec<Json> = catalog
+        .endpoints
+        .values()
+        .map(|e| endpoint_json(e, "local", "local"))
+        .collect();
+    body::ok_json(&json!({ "endpoints": endpoints }))
+}
+
+fn describe(state: &AppState, project: &str, location: &str, endpoint: &str) -> Response {
+    if endpoint.contains(':') {
+        return ServeError::new(
+            Code::Unimplemented,
+            format!("use POST for '{endpoint}' (GET describes an endpoint)"),
+        )
+        .into_response_as(Wire::Rpc);
+    }
+    let catalog = state.catalog();
+    match catalog.endpoint(endpoint) {
+        Ok(e) => body::ok_json(&endpoint_json(e, project, location)),
+        Err(e) => e.into_response_as(Wire::Rpc),
+    }
+}
+
+fn model_resource(project: &str, location: &str, d: &DeployedModel) -> String {
+    format!(
+        "projects/{project}/locations/{location}/models/{}",
+        d.model.name
+    )
+}
+
+/// An endpoint as Vertex's `Endpoint` resource.
+pub fn endpoint_json(e: &Endpoint, project: &str, location: &str) -> Json {
+    json!({
+        "name": format!("projects/{project}/locations/{location}/endpoints/{}", e.id),
+        "displayName": e.display_name,
+        "deployedModels": e.deployed.iter().map(|d| json!({
+            "id": d.id,
+            "model": model_resource(project, location, d),
+            "modelVersionId": d.model.version.to_string(),
+            "displayName": d.model.display_name,
+        })).collect::<Vec<_>>(),
+        "trafficSplit": e.traffic_split,
+        "etag": e.etag,
+    })
+}
+
+async fn dispatch(
+    state: &AppState,
+    project: &str,
+    location: &str,
+    target: &str,
+    headers: HeaderMap,
+    request: Body,
+) -> Response {
+    let Some((endpoint, method)) = target.split_once(':') else {
+        return ServeError::new(
+            Code::Unimplemented,
+            format!(
+                "POST to an endpoint needs a method: '{target}:predict' or '{target}:rawPredict'"
+            ),
+        )
+        .into_response_as(Wire::Rpc);
+    };
+    let result = match method {
+        "predict" => predict(state, project, location, endpoint, &headers, request).await,
+        "rawPredict" => raw_predict(state, project, location, endpoint, &headers, request).await,
+        other => Err(ServeError::new(
+            Code::Unimplemented,
+            format!("method ':{other}' is not supported; use :predict or :rawPredict"),
+        )),
+    };
+    result.unwrap_or_else(|e| e.into_response_as(Wire::Rpc))
+}
+
+/// Chooses the deployed model: the override header, else the traffic split.
+fn choose(endpoint: &Endpoint, headers: &HeaderMap) -> Result<DeployedModel, ServeError> {
+    if let Some(id) = headers
+        .get(DEPLOYED_MODEL_HEADER)
+        .and_then(|v| v.to_str().ok())
+    {
+        return endpoint.deployed_model(id).cloned().ok_or_else(|| {
+            ServeError::not_found(format!(
+                "endpoint '{}' has no deployed model '{id}' (deployed: {})",
+                endpoint.id,
+                endpoint
+                    .deployed
+                    .iter()
+                    .map(|d| d.id.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+        });
+    }
+    endpoint
+        .pick(fastrand::u32(0..100))
+        .cloned()
+        .ok_or_else(|| {
+            ServeError::new(
+                Code::FailedPrecondition,
+                format!(
+                    "endpoint '{}' has no deployed model taking traffic (its traffic split is empty)",
+                    endpoint.id
+                ),
+            )
+        })
+}
+
+async fn predict(
+    state: &AppState,
+    project: &str,
+    location: &str,
+    endpoint_id: &str,
+    headers: &HeaderMap,
+    request: Body,
+) -> Result<Response, ServeError> {
+    let catalog = state.catalog();
+    let endpoint = catalog.endpoint(endpoint_id)?.clone();
+    let deployed = choose(&endpoint, headers)?;
+    let bytes = body::read(headers, request, state.limits.max_body_bytes).await?;
+    let predictions = if body::is_multipart(headers) {
+        let files = body::multipart_files(headers, bytes).await?;
+        state.run_images(deployed.model.clone(), files).await?
+    } else {
+        let instances = instances_of(body::parse_json(&bytes)?)?;
+        state
+            .run_instances(deployed.model.clone(), instances)
+            .await?
+    };
+    Ok(body::ok_json(&response_json(
+        project,
+        location,
+        &deployed,
+        predictions,
+    )))
+}
+
+fn response_json(project: &str, location: &str, d: &DeployedModel, predictions: Vec<Json>) -> Json {
+    json!({
+        "predictions": predictions,
+        "deployedModelId": d.id,
+        "model": model_resource(project, location, d),
+        "modelVersionId": d.model.version.to_string(),
+        "modelDisplayName": d.model.display_name,
+    })
+}
+
+/// `{"instances": [...], "parameters"?: ...}` -> the instances.
+pub fn instances_of(doc: Json) -> Result<Vec<Json>, ServeError> {
+    match doc {
+        Json::Object(mut map) => match map.remove("instances") {
+            Some(Json::Array(items)) => Ok(items),
+            Some(other) => Err(ServeError::invalid(format!(
+                "\"instances\" must be a JSON array, got {}",
+                kind(&other)
+            ))),
+            None => Err(ServeError::invalid(format!(
+                "the request has no \"instances\" field (got keys: {}); send {{\"instances\": [...]}}",
+                map.keys().cloned().collect::<Vec<_>>().join(", ")
+            ))),
+        },
+        other => Err(ServeError::invalid(format!(
+            "the request must be a JSON object {{\"instances\": [...]}}, got {}",
+            kind(&other)
+        ))),
+    }
+}
+
+/// A JSON value's kind, for messages.
+pub fn kind(v: &Json) -> &'static str {
+    match v {
+        Json::Null => "null",
+        Json::Bool(_) => "a boolean",
+        Json::Number(_) => "a number",
+        Json::String(_) => "a string",
+        Json::Array(_) => "an array",
+        Json::Object(_) => "an object",
+    }
+}
+
+/// `:rawPredict`: an image body (or multipart upload, or a JSON predict body), or Google's REST
+/// client wrapping `{"httpBody": {"contentType", "data"}}`, answered in the form asked.
+async fn raw_predict(
+    state: &AppState,
+    project: &str,
+    location: &str,
+    endpoint_id: &str,
+    headers: &HeaderMap,
+    request: Body,
+) -> Result<Response, ServeError> {
+    let catalog = state.catalog();
+    let endpoint = catalog.endpoint(endpoint_id)?.clone();
+    let deployed = choose(&endpoint, headers)?;
+    let bytes = body::read(headers, request, state.limits.max_body_bytes).await?;
+    let content_type = body::content_type(headers);
+    let model = deployed.model.clone();
+    let (predictions, wrapped) = if body::is_multipart(headers) {
+        let files = body::multipart_files(headers, bytes).await?;
+        (state.run_images(model, files).await?, false)
+    } else if content_type.starts_with("image/") || looks_like_image(&bytes) {
+        (state.run_images(model, vec![bytes]).await?, false)
+    } else {
+        let doc = body::parse_json(&bytes)?;
+        match doc.get("httpBody") {
+            Some(http_body) => {
+                let data = http_body.get("data").and_then(Json::as_str).unwrap_or("");
+                let inner = base64::engine::general_purpose::STANDARD
+                    .decode(data)
+                    .map_err(|e| {
+                        ServeError::invalid(format!("httpBody.data is not base64: {e}"))
+                    })?;
+                let inner_type = http_body
+                    .get("contentType")
+                    .and_then(Json::as_str)
+                    .unwrap_or("");
+                let predictions = if inner_type.starts_with("image/") || looks_like_image(&inner) {
+                    state.run_images(model, vec![inner.into()]).await?
+                } else {
+                    let instances = instances_of(body::parse_json(&inner)?)?;
+                    state.run_instances(model, instances).await?
+                };
+                (predictions, true)
+            }
+            None => (state.run_instances(model, instances_of(doc)?).await?, false),
+        }
+    };
+    let answer = response_json(project, location, &deployed, predictions);
+    let mut response = if wrapped {
+        let data = serde_json::to_vec(&answer).unwrap_or_default();
+        body::ok_json(&json!({
+            "contentType": "application/json",
+            "data": base64::engine::general_purpose::STANDARD.encode(data),
+        }))
+    } else {
+        body::ok_json(&answer)
+    };
+    let h = response.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&endpoint.id) {
+        h.insert("x-vertex-ai-endpoint-id", v);
+    }
+    if let Ok(v) = HeaderValue::from_str(&deployed.id) {
+        h.insert("x-vertex-ai-deployed-model-id", v);
+    }
+    Ok(response.into_response())
+}
+
+/// PNG or JPEG magic bytes (curl --data-binary sends form-urlencoded by default).
+fn looks_like_image(bytes: &[u8]) -> bool {
+    bytes.starts_with(b"\x89PNG\r\n\x1a\n") || bytes.starts_with(&[0xff, 0xd8, 0xff])
+}
