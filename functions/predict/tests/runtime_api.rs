@@ -1,0 +1,210 @@
+//! Drives the real `predict` binary through the Lambda Runtime API: a small in-repo harness
+//! serves `/2018-06-01/runtime/invocation/next` with the committed Function URL / API Gateway v2
+//! event fixtures and collects what the function posts back.
+
+#![allow(clippy::unwrap_used)]
+
+use std::collections::VecDeque;
+use std::io::Cursor;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::{Path as UrlPath, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use base64::Engine as _;
+use serde_json::{json, Value as Json};
+use tokio::sync::{mpsc, Mutex as AsyncMutex};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+#[derive(Default)]
+struct Harness {
+    events: Mutex<VecDeque<(String, Json)>>,
+    results: Mutex<Vec<(String, String, Json)>>,
+}
+
+type Shared = (Arc<Harness>, Arc<AsyncMutex<mpsc::Receiver<()>>>);
+
+async fn next(State((h, wake)): State<Shared>) -> Response {
+    loop {
+        if let Some((id, event)) = h.events.lock().unwrap().pop_front() {
+            let mut headers = HeaderMap::new();
+            headers.insert(
+                "lambda-runtime-aws-request-id",
+                HeaderValue::from_str(&id).unwrap(),
+            );
+            headers.insert(
+                "lambda-runtime-deadline-ms",
+                HeaderValue::from_static("99999999999999"),
+            );
+            headers.insert(
+                "lambda-runtime-invoked-function-arn",
+                HeaderValue::from_static("arn:aws:lambda:us-east-1:123456789012:function:predict"),
+            );
+            headers.insert(
+                "lambda-runtime-trace-id",
+                HeaderValue::from_static("Root=1-0-0"),
+            );
+            return (headers, event.to_string()).into_response();
+        }
+        // Long-poll like the real API until the test queues an event.
+        wake.lock().await.recv().await;
+    }
+}
+
+async fn respond(
+    State((h, _)): State<Shared>,
+    UrlPath((id, kind)): UrlPath<(String, String)>,
+    body: Bytes,
+) -> StatusCode {
+    let value = serde_json::from_slice(&body).unwrap_or(Json::Null);
+    h.results.lock().unwrap().push((id, kind, value));
+    StatusCode::ACCEPTED
+}
+
+async fn init_error(State((h, _)): State<Shared>, body: Bytes) -> StatusCode {
+    let value = serde_json::from_slice(&body).unwrap_or(Json::Null);
+    h.results
+        .lock()
+        .unwrap()
+        .push(("init".into(), "error".into(), value));
+    StatusCode::ACCEPTED
+}
+
+struct Running {
+    harness: Arc<Harness>,
+    wake: mpsc::Sender<()>,
+    child: Child,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+    }
+}
+
+impl Running {
+    async fn start() -> Running {
+        let harness = Arc::new(Harness::default());
+        let (tx, rx) = mpsc::channel(64);
+        let app = Router::new()
+            .route("/2018-06-01/runtime/invocation/next", get(next))
+            .route("/2018-06-01/runtime/invocation/{id}/{kind}", post(respond))
+            .route("/2018-06-01/runtime/init/error", post(init_error))
+            .with_state((harness.clone(), Arc::new(AsyncMutex::new(rx))));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let child = Command::new(env!("CARGO_BIN_EXE_predict"))
+            .env("AWS_LAMBDA_RUNTIME_API", addr.to_string())
+            .env("AWS_LAMBDA_FUNCTION_NAME", "predict")
+            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "512")
+            .env("LITEHOUSE_MODELS", root().join("models/catalog"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        Running {
+            harness,
+            wake: tx,
+            child,
+        }
+    }
+
+    /// Queues an event and waits for the function's answer.
+    async fn invoke(&self, id: &str, event: Json) -> (String, Json) {
+        self.harness
+            .events
+            .lock()
+            .unwrap()
+            .push_back((id.to_string(), event));
+        let _ = self.wake.send(()).await;
+        for _ in 0..600 {
+            if let Some(r) = self
+                .harness
+                .results
+                .lock()
+                .unwrap()
+                .iter()
+                .find(|r| r.0 == id || r.0 == "init")
+            {
+                return (r.1.clone(), r.2.clone());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("no answer to invocation {id} within 30 s");
+    }
+}
+
+fn fixture(name: &str) -> Json {
+    let path = root().join("functions/predict/events").join(name);
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+fn body_of(response: &Json) -> Json {
+    let body = response["body"].as_str().unwrap();
+    if response["isBase64Encoded"] == true {
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(body)
+            .unwrap();
+        serde_json::from_slice(&bytes).unwrap()
+    } else {
+        serde_json::from_str(body).unwrap()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_predict_binary_answers_function_url_and_api_gateway_events() {
+    let lambda = Running::start().await;
+
+    let (kind, res) = lambda
+        .invoke("req-1", fixture("function-url-predict-linnerud.json"))
+        .await;
+    assert_eq!(kind, "response", "{res}");
+    assert_eq!(res["statusCode"], 200, "{res}");
+    let body = body_of(&res);
+    assert_eq!(body["deployedModelId"], "1");
+    assert_eq!(body["predictions"].as_array().unwrap().len(), 2);
+
+    let (_, res) = lambda
+        .invoke("req-2", fixture("apigw-v2-tfserving-predict-linnerud.json"))
+        .await;
+    assert_eq!(res["statusCode"], 200, "{res}");
+    assert_eq!(body_of(&res)["predictions"].as_array().unwrap().len(), 1);
+
+    let (_, res) = lambda
+        .invoke("req-3", fixture("function-url-get-endpoint.json"))
+        .await;
+    assert_eq!(res["statusCode"], 200, "{res}");
+    assert_eq!(body_of(&res)["trafficSplit"], json!({"1": 100}));
+
+    let (_, res) = lambda
+        .invoke("req-4", fixture("function-url-bad-json.json"))
+        .await;
+    assert_eq!(res["statusCode"], 400, "{res}");
+    assert_eq!(body_of(&res)["error"]["status"], "INVALID_ARGUMENT");
+
+    // A real digit as a binary body (base64 in the event, as Function URLs deliver images).
+    let raw = std::fs::read(root().join("models/runtime/testdata/fetched/mnist10.bin")).unwrap();
+    let img = image::GrayImage::from_raw(28, 28, raw[784 * 6..784 * 7].to_vec()).unwrap();
+    let mut png = Cursor::new(vec![]);
+    img.write_to(&mut png, image::ImageFormat::Png).unwrap();
+    let mut event = fixture("function-url-predict-linnerud.json");
+    event["rawPath"] = json!("/v1/endpoints/mnist:rawPredict");
+    event["requestContext"]["http"]["path"] = event["rawPath"].clone();
+    event["headers"]["content-type"] = json!("image/png");
+    event["isBase64Encoded"] = json!(true);
+    event["body"] = json!(base64::engine::general_purpose::STANDARD.encode(png.into_inner()));
+    let (_, res) = lambda.invoke("req-5", event).await;
+    assert_eq!(res["statusCode"], 200, "{res}");
+    assert_eq!(body_of(&res)["predictions"][0]["class"], 6);
+}

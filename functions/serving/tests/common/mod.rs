@@ -1,0 +1,43 @@
+//! Shared helpers: a real server on 127.0.0.1 over the example catalog, and real MNIST digits.
+
+#![allow(dead_code, clippy::unwrap_used)]
+
+use std::io::Cursor;
+use std::path::{Path, PathBuf};
+
+use litehouse_serving::{load_dir, AppState, Executor, Limits};
+
+/// Repository root.
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// Starts the server on an ephemeral port; returns its base URL.
+pub async fn start() -> String {
+    start_with(Limits::default()).await
+}
+
+/// Starts the server with the given limits.
+pub async fn start_with(limits: Limits) -> String {
+    let catalog = load_dir(&root().join("models/catalog")).unwrap();
+    assert!(catalog.failures.is_empty(), "{:?}", catalog.failures);
+    let state = AppState::new(catalog, Executor::new(2, 64), limits);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(litehouse_serving::server::serve(listener, state));
+    format!("http://{addr}")
+}
+
+/// The 10 real MNIST test digits (0..9) shipped with the `tflite` crate, as PNG files.
+pub fn digit_pngs() -> Vec<Vec<u8>> {
+    let raw = std::fs::read(root().join("models/runtime/testdata/fetched/mnist10.bin"))
+        .expect("run `make fixtures` first");
+    raw.chunks(784)
+        .map(|px| {
+            let img = image::GrayImage::from_raw(28, 28, px.to_vec()).unwrap();
+            let mut out = Cursor::new(vec![]);
+            img.write_to(&mut out, image::ImageFormat::Png).unwrap();
+            out.into_inner()
+        })
+        .collect()
+}
