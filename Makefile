@@ -4,14 +4,29 @@ CARGO ?= cargo
 PYTHON ?= python3
 EXAMPLE_MODEL ?= models/runtime/testdata/fetched/MNISTnet_v2_uint8_quant.tflite
 
-.PHONY: run test fixtures build lint goldens clean bench
+PORT ?= 8080
+LAMBDA_PORT ?= 9000
+EVENT ?= functions/predict/events/function-url-predict-linnerud.json
 
-## run: fetch fixtures, build, inspect an example model and classify ten real MNIST digits
-run: fixtures build
-	./target/release/litehouse inspect $(EXAMPLE_MODEL)
-	$(PYTHON) models/scripts/mnist10_instances.py models/runtime/testdata/fetched/mnist10.bin > target/mnist10.json
-	./target/release/litehouse predict --model $(EXAMPLE_MODEL) --instances target/mnist10.json \
-	  | $(PYTHON) -c 'import json,sys; p=json.load(sys.stdin)["predictions"]; print("classes:", [max(range(len(r)), key=r.__getitem__) for r in p])'
+.PHONY: run test fixtures build digits lint goldens clean bench lambda-watch lambda-invoke
+
+## run: fetch fixtures, build, then serve the example catalog (MNIST int8 CNN, linnerud int8
+## regressor) on 127.0.0.1:$(PORT) with a curl for each route printed first
+run: fixtures build digits
+	@echo
+	@echo "Try, from another shell:"
+	@echo "  curl -s localhost:$(PORT)/v1/endpoints/linnerud:predict -d '{\"instances\": [[5, 162, 60]]}'"
+	@echo "  curl -s localhost:$(PORT)/v1/endpoints/mnist:predict -F image=@target/digits/digit-7.png"
+	@echo "  curl -s localhost:$(PORT)/v1/endpoints/mnist:rawPredict -H 'content-type: image/png' --data-binary @target/digits/digit-3.png"
+	@echo "  curl -s localhost:$(PORT)/v1/models/linnerud:predict -d '{\"instances\": [[12, 101, 101]]}'"
+	@echo "  curl -s localhost:$(PORT)/v2/models/linnerud/infer -d '{\"inputs\": [{\"name\": \"input\", \"shape\": [1, 3], \"datatype\": \"FP32\", \"data\": [5, 162, 60]}]}'"
+	@echo
+	./target/release/litehouse serve --models models/catalog --port $(PORT)
+
+## digits: the ten real MNIST test digits as PNG files in target/digits
+digits: fixtures
+	$(CARGO) run --quiet --release -p litehouse-serving --example mnist_pngs -- \
+	  models/runtime/testdata/fetched/mnist10.bin target/digits > /dev/null
 
 ## test: everything CI runs (fixtures by package name, then the whole workspace)
 test: fixtures
@@ -23,6 +38,19 @@ fixtures:
 
 build:
 	$(CARGO) build --release -p litehouse
+
+## lambda-watch: the predict function under cargo-lambda's local Runtime API emulator
+lambda-watch: fixtures
+	bin=$$(bash infra/scripts/tools-venv.sh) && PATH=$$bin:$$PATH \
+	  cargo lambda watch -p litehouse-predict --bin predict \
+	  --invoke-address 127.0.0.1 --invoke-port $(LAMBDA_PORT) \
+	  --env-var LITEHOUSE_MODELS=$(CURDIR)/models/catalog
+
+## lambda-invoke: send a committed Function URL / API Gateway v2 event (EVENT=...) to lambda-watch
+lambda-invoke:
+	bin=$$(bash infra/scripts/tools-venv.sh) && PATH=$$bin:$$PATH \
+	  cargo lambda invoke predict --invoke-address 127.0.0.1 --invoke-port $(LAMBDA_PORT) \
+	  --data-file $(EVENT)
 
 lint:
 	$(CARGO) fmt --all -- --check

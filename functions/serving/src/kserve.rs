@@ -175,7 +175,7 @@ async fn infer(
         .await?;
     let sig = served.model.signature();
     let mut outputs = vec![];
-    for (k, spec) in sig.outputs.iter().enumerate() {
+    for spec in &sig.outputs {
         if !wanted.is_empty() && !wanted.contains(&spec.name) {
             continue;
         }
@@ -198,7 +198,6 @@ async fn infer(
         } else {
             v2_dtype(spec.dtype)
         };
-        let _ = k;
         outputs
             .push(json!({"name": spec.name, "datatype": datatype, "shape": shape, "data": data}));
     }
@@ -272,7 +271,7 @@ fn decode_request(
     let mut columns: Vec<(String, Vec<Json>)> = vec![];
     let mut values = InputValues::Native;
     let mut batch: Option<usize> = None;
-    for (k, spec) in sig.inputs.iter().enumerate() {
+    for spec in &sig.inputs {
         let tensor = inputs
             .iter()
             .find(|t| t.get("name").and_then(Json::as_str) == Some(&spec.name))
@@ -284,7 +283,6 @@ fn decode_request(
                     names()
                 ))
             })?;
-        let _ = k;
         let datatype = tensor.get("datatype").and_then(Json::as_str).unwrap_or("");
         let shape: Vec<usize> = tensor
             .get("shape")

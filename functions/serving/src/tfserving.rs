@@ -40,12 +40,8 @@ pub async fn version(
     headers: HeaderMap,
     request: Body,
 ) -> Response {
-    let (v, method) = split(&target);
-    let target = match method {
-        Some(m) => format!("{name}:{m}"),
-        None => name,
-    };
-    route(&state, &target, Selector::Version(v), headers, request).await
+    let (v, name) = move_method(name, &target);
+    route(&state, &name, Selector::Version(v), headers, request).await
 }
 
 /// `GET|POST /v1/models/{m}/labels/{l}` (`l` may end in `:predict`).
@@ -55,12 +51,16 @@ pub async fn label(
     headers: HeaderMap,
     request: Body,
 ) -> Response {
-    let (l, method) = split(&target);
-    let target = match method {
-        Some(m) => format!("{name}:{m}"),
-        None => name,
-    };
-    route(&state, &target, Selector::Label(l), headers, request).await
+    let (l, name) = move_method(name, &target);
+    route(&state, &name, Selector::Label(l), headers, request).await
+}
+
+/// `("mnist", "3:predict")` -> `("3", "mnist:predict")`: the method moves to the model name.
+fn move_method(name: String, target: &str) -> (&str, String) {
+    match split(target) {
+        (selector, Some(m)) => (selector, format!("{name}:{m}")),
+        (selector, None) => (selector, name),
+    }
 }
 
 /// `GET /v1/models/{m}/metadata`.

@@ -120,15 +120,59 @@ async fn dispatch(
         )
         .into_response_as(Wire::Rpc);
     };
-    let result = match method {
-        "predict" => predict(state, project, location, endpoint, &headers, request).await,
-        "rawPredict" => raw_predict(state, project, location, endpoint, &headers, request).await,
-        other => Err(ServeError::new(
-            Code::Unimplemented,
-            format!("method ':{other}' is not supported; use :predict or :rawPredict"),
-        )),
+    let raw = match method {
+        "predict" => false,
+        "rawPredict" => true,
+        other => {
+            return ServeError::new(
+                Code::Unimplemented,
+                format!("method ':{other}' is not supported; use :predict or :rawPredict"),
+            )
+            .into_response_as(Wire::Rpc)
+        }
     };
-    result.unwrap_or_else(|e| e.into_response_as(Wire::Rpc))
+    let result = async {
+        let call = Call::prepare(state, project, location, endpoint, &headers, request).await?;
+        if raw {
+            raw_predict(state, call, &headers).await
+        } else {
+            predict(state, call, &headers).await
+        }
+    };
+    result
+        .await
+        .unwrap_or_else(|e| e.into_response_as(Wire::Rpc))
+}
+
+/// One request to an endpoint: where it goes and what it carries.
+struct Call<'a> {
+    project: &'a str,
+    location: &'a str,
+    endpoint: Arc<Endpoint>,
+    deployed: DeployedModel,
+    bytes: axum::body::Bytes,
+}
+
+impl<'a> Call<'a> {
+    async fn prepare(
+        state: &AppState,
+        project: &'a str,
+        location: &'a str,
+        endpoint_id: &str,
+        headers: &HeaderMap,
+        request: Body,
+    ) -> Result<Call<'a>, ServeError> {
+        let endpoint = state.catalog().endpoint(endpoint_id)?.clone();
+        let deployed = choose(&endpoint, headers)?;
+        let bytes = body::read(headers, request, state.limits.max_body_bytes).await?;
+        Ok(Call {
+            project,
+            location,
+            endpoint,
+            deployed,
+            bytes,
+        })
+    }
 }
 
 /// Chooses the deployed model: the override header, else the traffic split.
@@ -166,16 +210,16 @@ fn choose(endpoint: &Endpoint, headers: &HeaderMap) -> Result<DeployedModel, Ser
 
 async fn predict(
     state: &AppState,
-    project: &str,
-    location: &str,
-    endpoint_id: &str,
+    call: Call<'_>,
     headers: &HeaderMap,
-    request: Body,
 ) -> Result<Response, ServeError> {
-    let catalog = state.catalog();
-    let endpoint = catalog.endpoint(endpoint_id)?.clone();
-    let deployed = choose(&endpoint, headers)?;
-    let bytes = body::read(headers, request, state.limits.max_body_bytes).await?;
+    let Call {
+        project,
+        location,
+        deployed,
+        bytes,
+        ..
+    } = call;
     let predictions = if body::is_multipart(headers) {
         let files = body::multipart_files(headers, bytes).await?;
         state.run_images(deployed.model.clone(), files).await?
@@ -240,16 +284,16 @@ pub fn kind(v: &Json) -> &'static str {
 /// client wrapping `{"httpBody": {"contentType", "data"}}`, answered in the form asked.
 async fn raw_predict(
     state: &AppState,
-    project: &str,
-    location: &str,
-    endpoint_id: &str,
+    call: Call<'_>,
     headers: &HeaderMap,
-    request: Body,
 ) -> Result<Response, ServeError> {
-    let catalog = state.catalog();
-    let endpoint = catalog.endpoint(endpoint_id)?.clone();
-    let deployed = choose(&endpoint, headers)?;
-    let bytes = body::read(headers, request, state.limits.max_body_bytes).await?;
+    let Call {
+        project,
+        location,
+        endpoint,
+        deployed,
+        bytes,
+    } = call;
     let content_type = body::content_type(headers);
     let model = deployed.model.clone();
     let (predictions, wrapped) = if body::is_multipart(headers) {
