@@ -8,7 +8,7 @@ PORT ?= 8080
 LAMBDA_PORT ?= 9000
 EVENT ?= functions/predict/events/function-url-predict-linnerud.json
 
-.PHONY: run test fixtures build digits lint goldens clean bench lambda-watch lambda-invoke
+.PHONY: run test fixtures build digits lint goldens clean bench bench-serve lambda-watch lambda-invoke
 
 ## run: fetch fixtures, build, then serve the example catalog (MNIST int8 CNN, linnerud int8
 ## regressor) on 127.0.0.1:$(PORT) with a curl for each route printed first
@@ -68,3 +68,7 @@ clean:
 ## bench: per-inference latency next to LiteRT's (figures in docs/BENCHMARKS.md)
 bench: fixtures
 	$(CARGO) bench -p litehouse-models --bench latency
+
+## bench-serve: cold start (process start to first answered prediction) and RSS of `serve`
+bench-serve: fixtures build
+	$(PYTHON) bench/serve_cold_start.py ./target/release/litehouse 10
