@@ -252,19 +252,12 @@ fn decode_request(
                 doc.get("inputs").map(kind).unwrap_or("no \"inputs\"")
             ))
         })?;
-    let names = || {
-        sig.inputs
-            .iter()
-            .map(|s| s.name.as_str())
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
     if inputs.len() != sig.inputs.len() {
         return Err(ServeError::invalid(format!(
             "model '{}' takes {} input(s) ({}), the request has {}",
             served.name,
             sig.inputs.len(),
-            names(),
+            sig.input_names(),
             inputs.len()
         )));
     }
@@ -280,7 +273,7 @@ fn decode_request(
                 ServeError::invalid(format!(
                     "missing input '{}' (inputs: {})",
                     spec.name,
-                    names()
+                    sig.input_names()
                 ))
             })?;
         let datatype = tensor.get("datatype").and_then(Json::as_str).unwrap_or("");
@@ -303,13 +296,14 @@ fn decode_request(
                 batch.unwrap_or(0)
             )));
         }
-        let expected = &spec.shape[1..];
-        let ok = shape.len() == spec.shape.len()
-            && shape[1..]
-                .iter()
-                .zip(expected)
-                .all(|(&g, &e)| e < 0 || g as i64 == e);
-        if !ok {
+        // The batch is the caller's; every other dimension must match the model.
+        let mut with_model_batch = shape.clone();
+        if let (Some(b), Some(&e)) = (with_model_batch.first_mut(), spec.shape.first()) {
+            if e >= 0 {
+                *b = e as usize;
+            }
+        }
+        if !spec.accepts(&with_model_batch) {
             return Err(ServeError::invalid(format!(
                 "input '{}' expects shape {}, got {:?}",
                 spec.name,
@@ -355,6 +349,13 @@ fn decode_request(
                 .map(|c| Json::Array(c.iter().map(|&v| json!(v)).collect()))
                 .collect()
         };
+        if rows.len() != n {
+            return Err(ServeError::invalid(format!(
+                "input '{}': shape {shape:?} has batch {n}, \"data\" holds {} item(s)",
+                spec.name,
+                rows.len()
+            )));
+        }
         columns.push((spec.name.clone(), rows));
     }
     let n = batch.unwrap_or(0);

@@ -156,17 +156,24 @@ pub fn image_instance(
     bytes: &[u8],
     limits: &Limits,
 ) -> Result<Json, ServeError> {
+    let array = image_values(served, bytes, limits)?;
+    Ok(
+        match served.config.image.as_ref().and_then(|c| c.input.as_ref()) {
+            Some(name) if served.model.signature().inputs.len() > 1 => json!({ name: array }),
+            _ => array,
+        },
+    )
+}
+
+/// An image through the model's preprocessing, as a flat JSON array of input values.
+fn image_values(served: &ServedModel, bytes: &[u8], limits: &Limits) -> Result<Json, ServeError> {
     let cfg = served
         .config
         .image
         .as_ref()
         .ok_or_else(|| no_image_config(served))?;
     let values = image_input::to_values(bytes, cfg, limits.image)?;
-    let array = Json::Array(values.into_iter().map(Json::from).collect());
-    Ok(match &cfg.input {
-        Some(name) if served.model.signature().inputs.len() > 1 => json!({ name: array }),
-        _ => array,
-    })
+    Ok(Json::Array(values.into_iter().map(Json::from).collect()))
 }
 
 fn no_image_config(served: &ServedModel) -> ServeError {
@@ -194,14 +201,9 @@ fn decode_images(
                 match v {
                     Json::Object(inner) if inner.contains_key("b64") => {
                         let bytes = b64(&inner["b64"])?;
-                        let cfg = served
-                            .config
-                            .image
-                            .as_ref()
-                            .ok_or_else(|| no_image_config(served))?;
-                        let px = image_input::to_values(&bytes, cfg, limits.image)
+                        let px = image_values(served, &bytes, limits)
                             .map_err(|e| e.context(format!("input '{k}'")))?;
-                        out.insert(k, Json::Array(px.into_iter().map(Json::from).collect()));
+                        out.insert(k, px);
                         any = true;
                     }
                     other => {

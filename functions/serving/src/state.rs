@@ -60,9 +60,7 @@ impl AppState {
         model: Arc<ServedModel>,
         instances: Vec<serde_json::Value>,
     ) -> Result<Vec<serde_json::Value>, ServeError> {
-        let limits = self.limits;
-        self.executor
-            .run(move || crate::predict::predict(&model, instances, &limits))
+        self.run_instances_with(model, instances, Default::default())
             .await
     }
 

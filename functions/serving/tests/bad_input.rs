@@ -123,6 +123,9 @@ async fn every_bad_request_gets_a_precise_error_and_the_server_keeps_serving() {
         case("V2 data/shape mismatch", "/v2/models/linnerud/infer",
              json!({"inputs": [{"name": "x", "shape": [2, 3], "datatype": "FP32", "data": [1, 2, 3]}]}).to_string(), 400,
              "shape [2, 3] needs 6 values, \"data\" has 3"),
+        case("V2 fewer images than the batch", "/v2/models/mnist/infer",
+             json!({"inputs": [{"name": "x", "shape": [2, 28, 28, 1], "datatype": "BYTES", "data": ["aGVsbG8="]}]}).to_string(), 400,
+             "has batch 2, \"data\" holds 1 item(s)"),
         case("oversized body", lin, vec![b' '; 1_572_865], 413, "request body exceeds the limit of 1572864 bytes"),
         case("unknown route", "/v1/nothing/here", "", 404, "no route for /v1/nothing/here"),
     ];

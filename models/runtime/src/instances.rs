@@ -99,6 +99,11 @@ pub fn decode_instances(specs: &[TensorSpec], instances: &[Json]) -> Result<Vec<
             "\"instances\" is empty; send at least one instance".into(),
         ));
     }
+    let names = specs
+        .iter()
+        .map(|s| s.name.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
     let mut buffers: Vec<Vec<f64>> = specs.iter().map(|_| vec![]).collect();
     for (i, inst) in instances.iter().enumerate() {
         for (k, spec) in specs.iter().enumerate() {
@@ -109,12 +114,7 @@ pub fn decode_instances(specs: &[TensorSpec], instances: &[Json]) -> Result<Vec<
                     .ok_or_else(|| {
                         ModelError::InvalidInput(format!(
                             "instance {i}: missing input '{}' (expected keys: {})",
-                            spec.name,
-                            specs
-                                .iter()
-                                .map(|s| s.name.as_str())
-                                .collect::<Vec<_>>()
-                                .join(", ")
+                            spec.name, names
                         ))
                     })?,
                 (v, 1) => v,
@@ -122,11 +122,7 @@ pub fn decode_instances(specs: &[TensorSpec], instances: &[Json]) -> Result<Vec<
                     return Err(ModelError::InvalidInput(format!(
                         "instance {i}: the model has {} inputs, send an object with keys {}",
                         specs.len(),
-                        specs
-                            .iter()
-                            .map(|s| s.name.as_str())
-                            .collect::<Vec<_>>()
-                            .join(", ")
+                        names
                     )))
                 }
             };
@@ -182,27 +178,16 @@ pub fn predict_instances(
                 let vol: usize = item.iter().product();
                 let mut shape = vec![count];
                 shape.extend(&item);
-                let data = buf[start * vol..(start + count) * vol]
-                    .iter()
-                    .map(|&v| v as f32)
-                    .collect();
-                let t = HostTensor::f32(shape, data)?;
+                let rows = &buf[start * vol..(start + count) * vol];
                 // Integer inputs take the model's own integer values unless real values are asked
                 // for (then quantized with the input's parameters).
                 let native = spec.quantization.is_none() || values == InputValues::Native;
-                Ok(if !spec.dtype.is_float() && native {
-                    HostTensor::new(
-                        t.shape.clone(),
-                        TensorData::I64(
-                            buf[start * vol..(start + count) * vol]
-                                .iter()
-                                .map(|&v| v as i64)
-                                .collect(),
-                        ),
-                    )?
+                let data = if !spec.dtype.is_float() && native {
+                    TensorData::I64(rows.iter().map(|&v| v as i64).collect())
                 } else {
-                    t
-                })
+                    TensorData::F32(rows.iter().map(|&v| v as f32).collect())
+                };
+                HostTensor::new(shape, data)
             })
             .collect::<Result<_>>()?;
         let outputs = model.run(&inputs, mode)?;

@@ -120,11 +120,7 @@ impl LoadedModel {
             return Err(ModelError::InvalidInput(format!(
                 "the model takes {} input(s) ({}), {} given",
                 specs.len(),
-                specs
-                    .iter()
-                    .map(|s| s.name.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", "),
+                self.signature.input_names(),
                 inputs.len()
             )));
         }
@@ -220,12 +216,7 @@ fn hex(bytes: &[u8]) -> String {
 
 /// Checks a given shape against the spec; the batch must agree across inputs.
 fn check_shape(spec: &TensorSpec, shape: &[usize], batch: &mut Option<usize>) -> Result<()> {
-    let ok = shape.len() == spec.shape.len()
-        && shape
-            .iter()
-            .zip(&spec.shape)
-            .all(|(&g, &e)| e < 0 || g as i64 == e);
-    if !ok {
+    if !spec.accepts(shape) {
         return Err(ModelError::InvalidInput(format!(
             "input '{}' expects shape {}, got {:?}",
             spec.name,

@@ -36,6 +36,15 @@ impl TensorSpec {
             .product()
     }
 
+    /// True when `shape` fits: same rank, and every static dimension equal.
+    pub fn accepts(&self, shape: &[usize]) -> bool {
+        shape.len() == self.shape.len()
+            && shape
+                .iter()
+                .zip(&self.shape)
+                .all(|(&g, &e)| e < 0 || g as i64 == e)
+    }
+
     /// Shape with -1 written as `?`, for messages.
     pub fn shape_text(&self) -> String {
         let dims: Vec<String> = self
@@ -60,6 +69,12 @@ pub struct Signature {
 }
 
 impl Signature {
+    /// Input names, comma-separated, for messages.
+    pub fn input_names(&self) -> String {
+        let names: Vec<&str> = self.inputs.iter().map(|s| s.name.as_str()).collect();
+        names.join(", ")
+    }
+
     /// True when every input accepts any batch size.
     pub fn dynamic_batch(&self) -> bool {
         self.inputs.iter().all(TensorSpec::dynamic_batch)
