@@ -1,1 +1,87 @@
-//! placeholder
+//! The model registry and endpoint table, kept in a [`litehouse_store::Store`] (a local
+//! directory by default, or S3).
+//!
+//! Layout under the store's root:
+//! ```text
+//! models/{name}/versions/{v}/model.tflite   the artifact, as uploaded
+//! models/{name}/versions/{v}/manifest.json  sha256, size, signature, metrics, lineage, ...
+//! models/{name}/aliases.json                champion / challenger / any name -> version
+//! endpoints/index.json                      ids of every endpoint
+//! endpoints/{id}.json                       deployed models and traffic split (Vertex AI rules)
+//! ```
+//! Every change of shared state is a compare-and-swap on the store's etag, so concurrent writers
+//! (CLI, pipelines, several machines) lose nothing.
+
+mod aliases;
+mod endpoint;
+mod endpoints;
+mod error;
+mod manifest;
+mod models;
+mod names;
+pub mod routing;
+
+pub use aliases::{AliasMove, Aliases};
+pub use endpoint::{DeployRequest, DeployedModel, Endpoint, TrafficSplit};
+pub use error::RegistryError;
+pub use manifest::{Lineage, Manifest, ModelSummary, UploadRequest};
+pub use names::{validate_alias, validate_endpoint_id, validate_model_name};
+
+use litehouse_store::Store;
+
+/// Registry operations over one store. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Registry {
+    store: Store,
+}
+
+impl Registry {
+    /// A registry kept in `store`.
+    pub fn new(store: Store) -> Self {
+        Registry { store }
+    }
+
+    /// Opens the store at `uri` (see [`Store::open`]) and returns a registry over it.
+    pub async fn open(uri: &str) -> Result<Self, RegistryError> {
+        Ok(Registry::new(Store::open(uri).await?))
+    }
+
+    /// The store underneath.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+}
+
+/// Reads a JSON document with its etag; `None` when absent.
+async fn read_doc<T: serde::de::DeserializeOwned>(
+    store: &Store,
+    key: &str,
+) -> Result<Option<(T, String)>, RegistryError> {
+    let Some(object) = store.get_opt(key).await? else {
+        return Ok(None);
+    };
+    let doc = serde_json::from_slice(&object.bytes).map_err(|e| RegistryError::Corrupt {
+        key: format!("{}/{key}", store.uri()),
+        reason: e.to_string(),
+    })?;
+    Ok(Some((doc, object.etag)))
+}
+
+fn to_json<T: serde::Serialize>(doc: &T) -> Vec<u8> {
+    // Serializing our own plain structs cannot fail; an empty document would be refused on read.
+    let mut bytes = serde_json::to_vec_pretty(doc).unwrap_or_default();
+    bytes.push(b'\n');
+    bytes
+}
+
+/// Waits a little before retrying a lost compare-and-swap: jittered, growing with the attempt.
+async fn backoff(attempt: u32) {
+    let cap = 2u64.saturating_pow(attempt.min(7)).min(100);
+    tokio::time::sleep(std::time::Duration::from_millis(fastrand::u64(
+        1..=cap.max(2),
+    )))
+    .await;
+}
+
+/// How many times a compare-and-swap is retried before answering ABORTED.
+const CAS_ATTEMPTS: u32 = 200;
