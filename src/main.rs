@@ -1,7 +1,10 @@
 //! The `litehouse` command line.
 
+mod endpoints_cmd;
 mod inspect;
+mod models_cmd;
 mod predict;
+mod registry_args;
 mod serve;
 
 use clap::{Parser, Subcommand};
@@ -20,8 +23,13 @@ enum Command {
     Inspect(inspect::Args),
     /// Run Vertex-style JSON instances through a model and print predictions.
     Predict(predict::Args),
-    /// Serve every model in a directory over HTTP (Vertex AI, TF Serving, KServe V2 routes).
+    /// Serve models over HTTP (Vertex AI, TF Serving, KServe V2 routes): every model in a
+    /// directory, or the endpoints of a registry store (--store), kept live.
     Serve(serve::Args),
+    /// The model registry: upload, list, show, alias, delete versions.
+    Models(models_cmd::Args),
+    /// Endpoints: create, describe, list, delete, deploy, undeploy, split traffic.
+    Endpoints(endpoints_cmd::Args),
 }
 
 fn main() -> std::process::ExitCode {
@@ -38,6 +46,8 @@ fn main() -> std::process::ExitCode {
         Command::Inspect(a) => inspect::run(a),
         Command::Predict(a) => predict::run(a),
         Command::Serve(a) => serve::run(a),
+        Command::Models(a) => models_cmd::run(a),
+        Command::Endpoints(a) => endpoints_cmd::run(a),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -1,5 +1,6 @@
 //! `litehouse serve --models DIR`: every model in a directory behind the Vertex AI, TF Serving
-//! and KServe V2 routes, on a local port.
+//! and KServe V2 routes, on a local port. `litehouse serve --store URI`: the endpoints of a
+//! registry store instead, kept live by a cheap etag check every `--refresh-secs`.
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -15,6 +16,13 @@ pub struct Args {
     /// TF Serving's NAME/<version>/model.tflite layout.
     #[arg(long, env = "LITEHOUSE_MODELS", default_value = "models/catalog")]
     models: PathBuf,
+    /// Serve the endpoints of this registry store (directory or s3://bucket/prefix) instead of
+    /// a models directory; endpoint changes are picked up without restart.
+    #[arg(long, env = "LITEHOUSE_STORE")]
+    store: Option<String>,
+    /// With --store: seconds between checks for endpoint changes.
+    #[arg(long, default_value_t = 2.0)]
+    refresh_secs: f64,
     /// Address to listen on (0.0.0.0 in a container).
     #[arg(long, env = "LITEHOUSE_HOST", default_value = "127.0.0.1")]
     host: IpAddr,
@@ -45,20 +53,42 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 
 async fn serve(args: Args) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
-    let models = args.models.clone();
-    let catalog = tokio::task::spawn_blocking(move || litehouse_serving::load_dir(&models))
-        .await
-        .context("loading models")??;
+    let (catalog, live) = match &args.store {
+        Some(uri) => {
+            let registry = litehouse_registry::Registry::open(uri)
+                .await
+                .with_context(|| format!("opening store {uri}"))?;
+            let every = std::time::Duration::from_secs_f64(args.refresh_secs.max(0.05));
+            let live = litehouse_serving::LiveCatalog::new(registry, every);
+            let catalog = live
+                .initial()
+                .await
+                .with_context(|| format!("loading endpoints from {uri}"))?;
+            if catalog.endpoints.is_empty() {
+                eprintln!(
+                    "warning: no endpoint in {uri} serves yet; waiting for one                      (litehouse endpoints create/deploy --store {uri})"
+                );
+            }
+            (catalog, Some((live, every)))
+        }
+        None => {
+            let models = args.models.clone();
+            let catalog = tokio::task::spawn_blocking(move || litehouse_serving::load_dir(&models))
+                .await
+                .context("loading models")??;
+            if catalog.models.is_empty() {
+                anyhow::bail!(
+                    "no model could be loaded from {} (put NAME.tflite files there)",
+                    args.models.display()
+                );
+            }
+            (catalog, None)
+        }
+    };
     for f in &catalog.failures {
         eprintln!(
             "warning: model '{}' version {} not served: {}",
             f.name, f.version, f.error
-        );
-    }
-    if catalog.models.is_empty() {
-        anyhow::bail!(
-            "no model could be loaded from {} (put NAME.tflite files there)",
-            args.models.display()
         );
     }
     let workers = args
@@ -73,13 +103,16 @@ async fn serve(args: Args) -> anyhow::Result<()> {
     };
     let names: Vec<String> = catalog.endpoints.keys().cloned().collect();
     let state = AppState::new(catalog, Executor::new(workers, args.queue), limits);
+    if let Some((live, every)) = live {
+        live.spawn_poller(std::sync::Arc::downgrade(&state), every);
+    }
     let addr = SocketAddr::new(args.host, args.port);
     let listener = litehouse_serving::server::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
     let local = listener.local_addr()?;
     eprintln!(
-        "litehouse serving {} model(s) on http://{local} (ready in {} ms)",
+        "litehouse serving {} endpoint(s) on http://{local} (ready in {} ms)",
         names.len(),
         started.elapsed().as_millis()
     );

@@ -31,6 +31,8 @@ pub struct ServedModel {
 pub struct DeployedModel {
     /// Short digit string, unique within the endpoint.
     pub id: String,
+    /// `modelDisplayName` in answers.
+    pub display_name: String,
     /// The model version it serves.
     pub model: Arc<ServedModel>,
 }
@@ -42,8 +44,10 @@ pub struct Endpoint {
     pub id: String,
     /// Human name.
     pub display_name: String,
-    /// Deployed models.
+    /// Deployed models that may take traffic.
     pub deployed: Vec<DeployedModel>,
+    /// Shadow deployments: each gets a copy of the traffic; answers are logged, never returned.
+    pub shadows: Vec<DeployedModel>,
     /// deployedModelId -> percent; sums to 100 or is empty (no traffic).
     pub traffic_split: BTreeMap<String, u32>,
     /// Opaque version of this endpoint's state.
@@ -53,19 +57,23 @@ pub struct Endpoint {
 impl Endpoint {
     /// Picks the deployed model for a request given a uniform draw in `0..100`.
     pub fn pick(&self, draw: u32) -> Option<&DeployedModel> {
-        let mut acc = 0;
-        for (id, pct) in &self.traffic_split {
-            acc += pct;
-            if draw < acc {
-                return self.deployed.iter().find(|d| &d.id == id);
-            }
-        }
-        None
+        litehouse_registry::routing::pick_weighted(&self.traffic_split, draw)
+            .and_then(|id| self.deployed_model(id))
     }
 
-    /// A deployed model by id.
+    /// Picks the deployed model for a routing key: the same key gets the same model while the
+    /// split is unchanged (see [`litehouse_registry::routing::pick_sticky`]).
+    pub fn pick_sticky(&self, key: &str) -> Option<&DeployedModel> {
+        litehouse_registry::routing::pick_sticky(&self.traffic_split, key)
+            .and_then(|id| self.deployed_model(id))
+    }
+
+    /// A deployed model (serving or shadow) by id.
     pub fn deployed_model(&self, id: &str) -> Option<&DeployedModel> {
-        self.deployed.iter().find(|d| d.id == id)
+        self.deployed
+            .iter()
+            .chain(&self.shadows)
+            .find(|d| d.id == id)
     }
 }
 
@@ -185,8 +193,10 @@ impl Catalog {
                 display_name: latest.display_name.clone(),
                 deployed: vec![DeployedModel {
                     id: "1".into(),
+                    display_name: latest.display_name.clone(),
                     model: latest.clone(),
                 }],
+                shadows: Vec::new(),
                 traffic_split: BTreeMap::from([("1".to_string(), 100)]),
                 etag: format!("{}-{}", latest.version, &latest.model.info().sha256[..12]),
             };

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 /// Per-model serving configuration. Every field is optional.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct ModelConfig {
     /// Model file, relative to the config file (default: the config's stem + `.tflite`).
@@ -43,6 +43,21 @@ pub struct ModelConfig {
 
 fn default_max_instances() -> usize {
     256
+}
+
+impl Default for ModelConfig {
+    /// What an absent config file means (the same defaults as an empty `{}`).
+    fn default() -> Self {
+        ModelConfig {
+            model: None,
+            display_name: None,
+            description: None,
+            input_values: NumberMode::default(),
+            image: None,
+            postprocess: None,
+            max_instances: default_max_instances(),
+        }
+    }
 }
 
 /// How JSON numbers map onto a quantized input.
@@ -177,5 +192,15 @@ impl ModelConfig {
             return Err("max_instances must be at least 1".into());
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod default_tests {
+    #[test]
+    fn absent_config_equals_empty_config() {
+        let empty: super::ModelConfig = serde_json::from_str("{}").unwrap_or_default();
+        assert_eq!(empty, super::ModelConfig::default());
+        assert!(super::ModelConfig::default().validate().is_ok());
     }
 }

@@ -15,6 +15,10 @@ pub enum Code {
     NotFound,
     /// Lost a compare-and-swap race.
     Aborted,
+    /// Creating something that exists.
+    AlreadyExists,
+    /// Stored data is corrupt (an artifact failing its sha256 check).
+    DataLoss,
     /// Queue full or body too large.
     ResourceExhausted,
     /// Nothing else fits; a bug or an engine failure.
@@ -31,7 +35,8 @@ impl Code {
         match self {
             Code::InvalidArgument | Code::FailedPrecondition => StatusCode::BAD_REQUEST,
             Code::NotFound => StatusCode::NOT_FOUND,
-            Code::Aborted => StatusCode::CONFLICT,
+            Code::Aborted | Code::AlreadyExists => StatusCode::CONFLICT,
+            Code::DataLoss => StatusCode::INTERNAL_SERVER_ERROR,
             Code::ResourceExhausted => StatusCode::TOO_MANY_REQUESTS,
             Code::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             Code::Unimplemented => StatusCode::NOT_IMPLEMENTED,
@@ -46,6 +51,8 @@ impl Code {
             Code::FailedPrecondition => "FAILED_PRECONDITION",
             Code::NotFound => "NOT_FOUND",
             Code::Aborted => "ABORTED",
+            Code::AlreadyExists => "ALREADY_EXISTS",
+            Code::DataLoss => "DATA_LOSS",
             Code::ResourceExhausted => "RESOURCE_EXHAUSTED",
             Code::Internal => "INTERNAL",
             Code::Unimplemented => "UNIMPLEMENTED",
@@ -155,5 +162,21 @@ impl ServeError {
             tracing::debug!(code = self.code.name(), message = %self.message, "request refused");
         }
         crate::body::json_response(self.http(), &body)
+    }
+}
+
+impl From<litehouse_registry::RegistryError> for ServeError {
+    fn from(e: litehouse_registry::RegistryError) -> Self {
+        use litehouse_registry::RegistryError as R;
+        let code = match &e {
+            R::NotFound(_) => Code::NotFound,
+            R::AlreadyExists(_) => Code::AlreadyExists,
+            R::InvalidArgument(_) | R::Model(_) => Code::InvalidArgument,
+            R::FailedPrecondition(_) => Code::FailedPrecondition,
+            R::Aborted(_) => Code::Aborted,
+            R::Integrity { .. } | R::Corrupt { .. } => Code::DataLoss,
+            R::Store(_) => Code::Unavailable,
+        };
+        ServeError::new(code, e.to_string())
     }
 }

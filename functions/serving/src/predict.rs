@@ -33,6 +33,11 @@ impl Executor {
         }
     }
 
+    /// True when a worker is free right now (shadow traffic runs only then).
+    pub fn has_idle_worker(&self) -> bool {
+        self.running.available_permits() > 0
+    }
+
     /// Runs `job` on the blocking pool under the limits.
     pub async fn run<T: Send + 'static>(
         &self,

@@ -80,6 +80,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/docs", get(crate::openapi::page))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            refresh_if_due,
+        ))
         .with_state(state)
 }
 
@@ -118,4 +122,15 @@ async fn method_not_allowed(uri: Uri) -> Response {
         message: format!("method not allowed on {}", uri.path()),
     }
     .into_response_as(Wire::Rpc)
+}
+
+/// Before each request, a due registry check (Lambda: at most every N seconds; a no-op without a
+/// registry or with the local server's background poller).
+async fn refresh_if_due(
+    State(state): State<Arc<AppState>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    state.refresh_if_due().await;
+    next.run(request).await
 }

@@ -1,13 +1,37 @@
 //! Shared server state handed to every handler.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
+use axum::body::Bytes;
+use serde_json::Value as Json;
 
-use crate::catalog::{Catalog, ServedModel};
+use crate::catalog::{Catalog, DeployedModel, Endpoint, ServedModel};
 use crate::error::ServeError;
 use crate::predict::{Executor, Limits};
+
+/// What a request asks a model to run.
+#[derive(Debug, Clone)]
+pub enum Payload {
+    /// JSON instances.
+    Instances(Vec<Json>),
+    /// Encoded images (raw bodies or uploads), one instance each.
+    Images(Vec<Bytes>),
+}
+
+/// Counters of shadow traffic since start.
+#[derive(Debug, Default)]
+pub struct ShadowStats {
+    /// Copies run on a shadow.
+    pub runs: AtomicU64,
+    /// Copies whose predictions differed from the answer returned.
+    pub disagreements: AtomicU64,
+    /// Copies that failed on the shadow.
+    pub errors: AtomicU64,
+    /// Copies not run because every worker was busy (shadows never queue).
+    pub dropped: AtomicU64,
+}
 
 /// Everything a handler needs. Built once in `main`, shared as `Arc<AppState>`.
 #[derive(Debug)]
@@ -18,6 +42,10 @@ pub struct AppState {
     /// Body and image limits.
     pub limits: Limits,
     ready: AtomicBool,
+    draining: AtomicBool,
+    /// Shadow traffic counters.
+    pub shadow: ShadowStats,
+    live: std::sync::OnceLock<Arc<crate::live::LiveCatalog>>,
 }
 
 impl AppState {
@@ -29,7 +57,24 @@ impl AppState {
             executor,
             limits,
             ready: AtomicBool::new(ready),
+            draining: AtomicBool::new(false),
+            shadow: ShadowStats::default(),
+            live: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Attaches the registry-backed catalog so that requests can trigger a due refresh (the
+    /// Lambda, which has no background tasks between invocations).
+    pub fn attach_live(&self, live: Arc<crate::live::LiveCatalog>) {
+        let _ = self.live.set(live);
+    }
+
+    /// Refreshes the catalog from the registry when the attached [`crate::live::LiveCatalog`]
+    /// says a check is due; a no-op otherwise.
+    pub async fn refresh_if_due(&self) {
+        if let Some(live) = self.live.get() {
+            live.refresh_if_due(self).await;
+        }
     }
 
     /// The current catalog (a cheap snapshot; never blocks writers).
@@ -39,8 +84,10 @@ impl AppState {
 
     /// Replaces the catalog atomically; in-flight requests keep the snapshot they took.
     pub fn replace_catalog(&self, catalog: Catalog) {
-        self.ready
-            .store(!catalog.models.is_empty(), Ordering::Release);
+        if !self.draining.load(Ordering::Acquire) {
+            self.ready
+                .store(!catalog.models.is_empty(), Ordering::Release);
+        }
         self.catalog.store(Arc::new(catalog));
     }
 
@@ -51,6 +98,7 @@ impl AppState {
 
     /// Marks the server as draining: readiness fails so load balancers stop sending.
     pub fn set_draining(&self) {
+        self.draining.store(true, Ordering::Release);
         self.ready.store(false, Ordering::Release);
     }
 
@@ -75,6 +123,73 @@ impl AppState {
         self.executor
             .run(move || crate::predict::predict_with(&model, instances, &limits, options))
             .await
+    }
+
+    /// Runs a payload on a model version.
+    pub async fn run_payload(
+        &self,
+        model: Arc<ServedModel>,
+        payload: Payload,
+    ) -> Result<Vec<Json>, ServeError> {
+        match payload {
+            Payload::Instances(instances) => self.run_instances(model, instances).await,
+            Payload::Images(images) => self.run_images(model, images).await,
+        }
+    }
+
+    /// Runs a payload on the chosen deployed model and returns its predictions; each shadow of
+    /// the endpoint gets a copy afterwards, off the request path, when a worker is free.
+    pub async fn run_on_endpoint(
+        self: &Arc<Self>,
+        endpoint: &Endpoint,
+        deployed: &DeployedModel,
+        payload: Payload,
+    ) -> Result<Vec<Json>, ServeError> {
+        let copy = (!endpoint.shadows.is_empty()).then(|| payload.clone());
+        let predictions = self.run_payload(deployed.model.clone(), payload).await?;
+        if let Some(copy) = copy {
+            for shadow in &endpoint.shadows {
+                self.spawn_shadow(&endpoint.id, shadow, copy.clone(), predictions.clone());
+            }
+        }
+        Ok(predictions)
+    }
+
+    fn spawn_shadow(
+        self: &Arc<Self>,
+        endpoint: &str,
+        shadow: &DeployedModel,
+        payload: Payload,
+        answered: Vec<Json>,
+    ) {
+        if !self.executor.has_idle_worker() {
+            self.shadow.dropped.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        let (state, endpoint, shadow) = (self.clone(), endpoint.to_string(), shadow.clone());
+        tokio::spawn(async move {
+            let started = std::time::Instant::now();
+            let result = state.run_payload(shadow.model.clone(), payload).await;
+            state.shadow.runs.fetch_add(1, Ordering::Relaxed);
+            let ms = started.elapsed().as_secs_f64() * 1e3;
+            match result {
+                Ok(predictions) => {
+                    let agree = predictions == answered;
+                    if !agree {
+                        state.shadow.disagreements.fetch_add(1, Ordering::Relaxed);
+                    }
+                    tracing::info!(target: "litehouse_serving::shadow", %endpoint,
+                        deployed_model = %shadow.id, model = %shadow.model.name,
+                        version = shadow.model.version, ms, agree,
+                        predictions = %Json::Array(predictions), "shadow prediction");
+                }
+                Err(e) => {
+                    state.shadow.errors.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(target: "litehouse_serving::shadow", %endpoint,
+                        deployed_model = %shadow.id, error = %e.message, "shadow prediction failed");
+                }
+            }
+        });
     }
 
     /// Decodes raw image bytes into an instance and runs it.

@@ -12,11 +12,15 @@ use serde_json::{json, Value as Json};
 use crate::body;
 use crate::catalog::{DeployedModel, Endpoint};
 use crate::error::{Code, ServeError, Wire};
-use crate::state::AppState;
+use crate::state::{AppState, Payload};
 
 /// litehouse extension: send the request to this deployed model, ignoring the traffic split
 /// (for trying a challenger). Vertex AI has no such override on `:predict`.
 pub const DEPLOYED_MODEL_HEADER: &str = "x-litehouse-deployed-model-id";
+
+/// litehouse extension: requests with the same routing key (a user or session id) go to the
+/// same deployed model while the traffic split is unchanged.
+pub const ROUTING_KEY_HEADER: &str = "x-litehouse-routing-key";
 
 /// `/v1/projects/{p}/locations/{l}/endpoints/{e}[:predict|:rawPredict]`
 pub async fn full(
@@ -92,19 +96,26 @@ pub fn endpoint_json(e: &Endpoint, project: &str, location: &str) -> Json {
     json!({
         "name": format!("projects/{project}/locations/{location}/endpoints/{}", e.id),
         "displayName": e.display_name,
-        "deployedModels": e.deployed.iter().map(|d| json!({
-            "id": d.id,
-            "model": model_resource(project, location, d),
-            "modelVersionId": d.model.version.to_string(),
-            "displayName": d.model.display_name,
-        })).collect::<Vec<_>>(),
+        "deployedModels": e.deployed.iter().map(|d| (d, false)).chain(e.shadows.iter().map(|d| (d, true))).map(|(d, shadow)| {
+            let mut j = json!({
+                "id": d.id,
+                "model": model_resource(project, location, d),
+                "modelVersionId": d.model.version.to_string(),
+                "displayName": d.display_name,
+            });
+            if shadow {
+                // litehouse extension: mirrored traffic, answers logged only.
+                j["litehouseShadow"] = json!(true);
+            }
+            j
+        }).collect::<Vec<_>>(),
         "trafficSplit": e.traffic_split,
         "etag": e.etag,
     })
 }
 
 async fn dispatch(
-    state: &AppState,
+    state: &Arc<AppState>,
     project: &str,
     location: &str,
     target: &str,
@@ -194,41 +205,44 @@ fn choose(endpoint: &Endpoint, headers: &HeaderMap) -> Result<DeployedModel, Ser
             ))
         });
     }
-    endpoint
-        .pick(fastrand::u32(0..100))
-        .cloned()
-        .ok_or_else(|| {
-            ServeError::new(
-                Code::FailedPrecondition,
-                format!(
-                    "endpoint '{}' has no deployed model taking traffic (its traffic split is empty)",
-                    endpoint.id
-                ),
-            )
-        })
+    let routing_key = headers
+        .get(ROUTING_KEY_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .filter(|k| !k.is_empty());
+    match routing_key {
+        Some(key) => endpoint.pick_sticky(key),
+        None => endpoint.pick(fastrand::u32(0..100)),
+    }
+    .cloned()
+    .ok_or_else(|| {
+        ServeError::new(
+            Code::FailedPrecondition,
+            format!(
+                "endpoint '{}' has no deployed model taking traffic (its traffic split is empty)",
+                endpoint.id
+            ),
+        )
+    })
 }
 
 async fn predict(
-    state: &AppState,
+    state: &Arc<AppState>,
     call: Call<'_>,
     headers: &HeaderMap,
 ) -> Result<Response, ServeError> {
     let Call {
         project,
         location,
+        endpoint,
         deployed,
         bytes,
-        ..
     } = call;
-    let predictions = if body::is_multipart(headers) {
-        let files = body::multipart_files(headers, bytes).await?;
-        state.run_images(deployed.model.clone(), files).await?
+    let payload = if body::is_multipart(headers) {
+        Payload::Images(body::multipart_files(headers, bytes).await?)
     } else {
-        let instances = instances_of(body::parse_json(&bytes)?)?;
-        state
-            .run_instances(deployed.model.clone(), instances)
-            .await?
+        Payload::Instances(instances_of(body::parse_json(&bytes)?)?)
     };
+    let predictions = state.run_on_endpoint(&endpoint, &deployed, payload).await?;
     Ok(body::ok_json(&response_json(
         project,
         location,
@@ -243,7 +257,7 @@ fn response_json(project: &str, location: &str, d: &DeployedModel, predictions: 
         "deployedModelId": d.id,
         "model": model_resource(project, location, d),
         "modelVersionId": d.model.version.to_string(),
-        "modelDisplayName": d.model.display_name,
+        "modelDisplayName": d.display_name,
     })
 }
 
@@ -283,7 +297,7 @@ pub fn kind(v: &Json) -> &'static str {
 /// `:rawPredict`: an image body (or multipart upload, or a JSON predict body), or Google's REST
 /// client wrapping `{"httpBody": {"contentType", "data"}}`, answered in the form asked.
 async fn raw_predict(
-    state: &AppState,
+    state: &Arc<AppState>,
     call: Call<'_>,
     headers: &HeaderMap,
 ) -> Result<Response, ServeError> {
@@ -295,12 +309,13 @@ async fn raw_predict(
         bytes,
     } = call;
     let content_type = body::content_type(headers);
-    let model = deployed.model.clone();
-    let (predictions, wrapped) = if body::is_multipart(headers) {
-        let files = body::multipart_files(headers, bytes).await?;
-        (state.run_images(model, files).await?, false)
+    let (payload, wrapped) = if body::is_multipart(headers) {
+        (
+            Payload::Images(body::multipart_files(headers, bytes).await?),
+            false,
+        )
     } else if content_type.starts_with("image/") || looks_like_image(&bytes) {
-        (state.run_images(model, vec![bytes]).await?, false)
+        (Payload::Images(vec![bytes]), false)
     } else {
         let doc = body::parse_json(&bytes)?;
         match doc.get("httpBody") {
@@ -315,17 +330,17 @@ async fn raw_predict(
                     .get("contentType")
                     .and_then(Json::as_str)
                     .unwrap_or("");
-                let predictions = if inner_type.starts_with("image/") || looks_like_image(&inner) {
-                    state.run_images(model, vec![inner.into()]).await?
+                let payload = if inner_type.starts_with("image/") || looks_like_image(&inner) {
+                    Payload::Images(vec![inner.into()])
                 } else {
-                    let instances = instances_of(body::parse_json(&inner)?)?;
-                    state.run_instances(model, instances).await?
+                    Payload::Instances(instances_of(body::parse_json(&inner)?)?)
                 };
-                (predictions, true)
+                (payload, true)
             }
-            None => (state.run_instances(model, instances_of(doc)?).await?, false),
+            None => (Payload::Instances(instances_of(doc)?), false),
         }
     };
+    let predictions = state.run_on_endpoint(&endpoint, &deployed, payload).await?;
     let answer = response_json(project, location, &deployed, predictions);
     let mut response = if wrapped {
         let data = serde_json::to_vec(&answer).unwrap_or_default();

@@ -239,11 +239,21 @@ impl Endpoint {
 
 /// `1=90, 2=10` for messages.
 pub fn show_split(split: &TrafficSplit) -> String {
-    if split.is_empty() {
-        return "empty".into();
+    TrafficSplitText(split).to_string()
+}
+
+/// Displays a traffic split as `1=90, 2=10` (or `empty`).
+#[derive(Debug, Clone, Copy)]
+pub struct TrafficSplitText<'a>(pub &'a TrafficSplit);
+
+impl std::fmt::Display for TrafficSplitText<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.0.is_empty() {
+            return f.write_str("empty (no traffic)");
+        }
+        let parts: Vec<String> = self.0.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        f.write_str(&parts.join(", "))
     }
-    let parts: Vec<String> = split.iter().map(|(k, v)| format!("{k}={v}")).collect();
-    parts.join(", ")
 }
 
 #[cfg(test)]

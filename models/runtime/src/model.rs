@@ -159,6 +159,29 @@ impl LoadedModel {
             .collect()
     }
 
+    /// Runs one batch of zeros (batch 1) so that the first real request does not pay for
+    /// first-run allocations; an error here means the model cannot run at all.
+    pub fn warm_up(&self) -> Result<()> {
+        let inputs: Vec<HostTensor> = self
+            .signature
+            .inputs
+            .iter()
+            .map(|spec| {
+                let shape: Vec<usize> = spec
+                    .shape
+                    .iter()
+                    .map(|&d| usize::try_from(d).unwrap_or(1).max(1))
+                    .collect();
+                let n = shape.iter().product();
+                HostTensor {
+                    shape,
+                    data: TensorData::F32(vec![0.0; n]),
+                }
+            })
+            .collect();
+        self.run(&inputs, OutputMode::Native).map(|_| ())
+    }
+
     /// Runs `inputs` `iterations` times and returns the time spent in each optimized operator,
     /// slowest first: where a model's latency goes.
     pub fn profile(&self, inputs: &[HostTensor], iterations: usize) -> Result<Vec<OpTiming>> {
