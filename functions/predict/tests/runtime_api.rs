@@ -93,6 +93,14 @@ impl Drop for Running {
 
 impl Running {
     async fn start() -> Running {
+        Self::start_with(&[(
+            "LITEHOUSE_MODELS",
+            root().join("models/catalog").display().to_string(),
+        )])
+        .await
+    }
+
+    async fn start_with(env: &[(&str, String)]) -> Running {
         let harness = Arc::new(Harness::default());
         let (tx, rx) = mpsc::channel(64);
         let app = Router::new()
@@ -108,7 +116,7 @@ impl Running {
             .env("AWS_LAMBDA_FUNCTION_NAME", "predict")
             .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
             .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "512")
-            .env("LITEHOUSE_MODELS", root().join("models/catalog"))
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -207,4 +215,64 @@ async fn the_predict_binary_answers_function_url_and_api_gateway_events() {
     let (_, res) = lambda.invoke("req-5", event).await;
     assert_eq!(res["statusCode"], 200, "{res}");
     assert_eq!(body_of(&res)["predictions"][0]["class"], 6);
+}
+
+/// The predict binary serving a registry store's endpoints (`LITEHOUSE_STORE`), on a local
+/// directory and on S3 (moto): it answers from the deployed model and follows a split change on
+/// a later invocation without restarting.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_predict_binary_serves_a_registry_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let local = litehouse_store::Store::open(dir.path().to_str().unwrap())
+        .await
+        .unwrap();
+    store_suite(local).await;
+    if let Some(s3) = litehouse_store::testing::s3_store("lambda").await {
+        store_suite(s3).await;
+    }
+}
+
+async fn store_suite(store: litehouse_store::Store) {
+    use litehouse_registry::{DeployRequest, Registry, UploadRequest};
+    let reg = Registry::new(store);
+    for file in ["tabular_int8_float_io.tflite", "tabular_float32.tflite"] {
+        let bytes =
+            std::fs::read(root().join("models/runtime/testdata/exported").join(file)).unwrap();
+        let req = UploadRequest {
+            name: "linnerud".into(),
+            ..Default::default()
+        };
+        reg.upload(bytes, req).await.unwrap();
+    }
+    reg.create_endpoint("lin", None, "").await.unwrap();
+    for (version, split) in [("1", json!({"0": 100})), ("2", json!({"1": 100, "0": 0}))] {
+        let req = DeployRequest {
+            model: "linnerud".into(),
+            version: version.into(),
+            traffic_split: Some(serde_json::from_value(split).unwrap()),
+            ..Default::default()
+        };
+        reg.deploy("lin", &req, None).await.unwrap();
+    }
+    let lambda = Running::start_with(&[
+        ("LITEHOUSE_STORE", reg.store().uri().to_string()),
+        ("LITEHOUSE_REFRESH_SECS", "0".to_string()),
+    ])
+    .await;
+    let mut event = fixture("function-url-predict-linnerud.json");
+    event["rawPath"] = json!("/v1/endpoints/lin:predict");
+    event["requestContext"]["http"]["path"] = event["rawPath"].clone();
+
+    let (kind, res) = lambda.invoke("s-1", event.clone()).await;
+    assert_eq!(kind, "response", "{res}");
+    assert_eq!(res["statusCode"], 200, "{res}");
+    assert_eq!(body_of(&res)["deployedModelId"], "1");
+    assert_eq!(body_of(&res)["modelVersionId"], "1");
+
+    let split = serde_json::from_value(json!({"1": 0, "2": 100})).unwrap();
+    reg.set_traffic_split("lin", &split, None).await.unwrap();
+    let (_, res) = lambda.invoke("s-2", event).await;
+    assert_eq!(res["statusCode"], 200, "{res}");
+    assert_eq!(body_of(&res)["deployedModelId"], "2");
+    assert_eq!(body_of(&res)["modelVersionId"], "2");
 }
