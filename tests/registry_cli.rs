@@ -125,7 +125,10 @@ fn tour(store: &str) {
     );
 
     let err = fails(store, &["endpoints", "split", "lin", "1=50,2=60"]);
-    assert!(err.contains("must sum to 100 (or be empty), got 110"), "{err}");
+    assert!(
+        err.contains("must sum to 100 (or be empty), got 110"),
+        "{err}"
+    );
     let err = fails(store, &["endpoints", "undeploy", "lin", "2"]);
     assert!(err.contains("holds 10%"), "{err}");
     let err = fails(store, &["models", "delete", "linnerud", "1"]);

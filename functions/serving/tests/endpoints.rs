@@ -152,9 +152,8 @@ async fn ten_thousand_requests_follow_the_split() {
         })
         .await;
     let challenger = counts.get("2").copied().unwrap_or(0) as f64;
-    let (n, p) = (10_000.0, 0.10);
-    let sd = (n * p * (1.0 - p)) as f64;
-    let sd = sd.sqrt();
+    let (n, p): (f64, f64) = (10_000.0, 0.10);
+    let sd = (n * p * (1.0 - p)).sqrt();
     assert!(
         (challenger - n * p).abs() < 5.0 * sd,
         "challenger got {challenger} of 10000 (expected {} ± {:.0}); counts {counts:?}",
