@@ -13,6 +13,7 @@ use serde_json::{json, Map, Value as Json};
 use crate::body;
 use crate::catalog::ServedModel;
 use crate::error::{ServeError, Wire};
+use crate::kserve_binary;
 use crate::predict::PredictOptions;
 use crate::state::AppState;
 use crate::vertex::kind;
@@ -42,7 +43,7 @@ pub async fn server_metadata() -> Response {
     body::ok_json(&json!({
         "name": "litehouse",
         "version": env!("CARGO_PKG_VERSION"),
-        "extensions": [],
+        "extensions": ["binary_tensor_data"],
     }))
 }
 
@@ -156,13 +157,14 @@ async fn infer(
     request: Body,
 ) -> Result<Response, ServeError> {
     let served = state.catalog().resolve(name, version, None)?.clone();
-    if headers.contains_key("inference-header-content-length") {
-        return Err(ServeError::invalid(
-            "the binary tensor extension is not supported; send JSON tensors (tritonclient: binary_data=False)",
-        ));
-    }
     let bytes = body::read(headers, request, state.limits.max_body_bytes).await?;
-    let doc = body::parse_json(&bytes)?;
+    let doc = match headers
+        .get(kserve_binary::HEADER_LENGTH)
+        .map(|v| v.to_str().unwrap_or("?"))
+    {
+        Some(length) => kserve_binary::decode(&bytes, length)?,
+        None => body::parse_json(&bytes)?,
+    };
     let id = doc.get("id").cloned();
     let (instances, values, batch) = decode_request(&served, &doc)?;
     let wanted = requested_outputs(&served, &doc)?;
@@ -207,8 +209,26 @@ async fn infer(
     if let Some(id) = id {
         answer.insert("id".into(), id);
     }
+    let mut tail = Vec::new();
+    for output in &mut outputs {
+        let name = output["name"].as_str().unwrap_or("").to_string();
+        if kserve_binary::wants_binary(&doc, &name) {
+            kserve_binary::encode_output(output, &mut tail);
+        }
+    }
     answer.insert("outputs".into(), Json::Array(outputs));
-    Ok(body::ok_json(&Json::Object(answer)))
+    if tail.is_empty() {
+        return Ok(body::ok_json(&Json::Object(answer)));
+    }
+    let mut bytes = serde_json::to_vec(&Json::Object(answer)).unwrap_or_default();
+    let header_length = bytes.len();
+    bytes.extend(tail);
+    Response::builder()
+        .status(StatusCode::OK)
+        .header("content-type", "application/octet-stream")
+        .header(kserve_binary::HEADER_LENGTH, header_length)
+        .body(Body::from(bytes))
+        .map_err(|e| ServeError::new(crate::error::Code::Internal, e.to_string()))
 }
 
 fn requested_outputs(served: &ServedModel, doc: &Json) -> Result<Vec<String>, ServeError> {
@@ -303,7 +323,8 @@ fn decode_request(
                 *b = e as usize;
             }
         }
-        if !spec.accepts(&with_model_batch) {
+        // BYTES carries one encoded image per batch item, whatever the model's shape.
+        if datatype != "BYTES" && !spec.accepts(&with_model_batch) {
             return Err(ServeError::invalid(format!(
                 "input '{}' expects shape {}, got {:?}",
                 spec.name,

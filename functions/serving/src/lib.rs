@@ -10,6 +10,7 @@ pub mod config;
 pub mod error;
 pub mod image_input;
 pub mod kserve;
+mod kserve_binary;
 pub mod live;
 mod openapi;
 pub mod predict;

@@ -276,3 +276,115 @@ async fn status_metadata_health_and_descriptions() {
     assert_eq!(s, 200);
     assert_eq!(b["models"].as_array().unwrap().len(), 2);
 }
+
+/// The V2 binary tensor extension as tritonclient sends it: a JSON header of
+/// `Inference-Header-Content-Length` bytes, then raw little-endian tensors; binary outputs back.
+#[tokio::test]
+async fn kserve_binary_tensors_in_and_out() {
+    let base = common::start().await;
+    let client = reqwest::Client::new();
+    let rows = json!([[5.0, 162.0, 60.0], [2.0, 110.0, 43.0]]);
+    let expected = linnerud_direct(&rows);
+
+    let header = json!({
+        "inputs": [{"name": "keras_tensor_11", "shape": [2, 3], "datatype": "FP32",
+                    "parameters": {"binary_data_size": 24}}],
+        "outputs": [{"name": "output_0", "parameters": {"binary_data": true}}],
+    })
+    .to_string();
+    let mut body = header.clone().into_bytes();
+    for v in rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|r| r.as_array().unwrap())
+    {
+        body.extend((v.as_f64().unwrap() as f32).to_le_bytes());
+    }
+    let resp = client
+        .post(format!("{base}/v2/models/linnerud/infer"))
+        .header("Inference-Header-Content-Length", header.len())
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let json_len: usize = resp.headers()["inference-header-content-length"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let bytes = resp.bytes().await.unwrap();
+    let answer: Json = serde_json::from_slice(&bytes[..json_len]).unwrap();
+    assert_eq!(
+        answer["outputs"][0]["parameters"]["binary_data_size"], 24,
+        "{answer}"
+    );
+    assert_eq!(answer["outputs"][0]["shape"], json!([2, 3]));
+    let got: Vec<f32> = bytes[json_len..]
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect();
+    let want: Vec<f32> = expected
+        .iter()
+        .flat_map(|r| {
+            r.as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_f64().unwrap() as f32)
+        })
+        .collect();
+    assert_eq!(got, want);
+
+    // BYTES: one encoded PNG per batch item (4-byte length prefix each), JSON output.
+    let digits = common::digit_pngs();
+    let mut raw = vec![];
+    for png in &digits[3..5] {
+        raw.extend((png.len() as u32).to_le_bytes());
+        raw.extend(png);
+    }
+    let header = json!({"inputs": [{"name": "image", "shape": [2], "datatype": "BYTES",
+                                     "parameters": {"binary_data_size": raw.len()}}]})
+    .to_string();
+    let mut body = header.clone().into_bytes();
+    body.extend(raw);
+    let resp = client
+        .post(format!("{base}/v2/models/mnist/infer"))
+        .header("Inference-Header-Content-Length", header.len())
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let answer: Json = resp.json().await.unwrap();
+    let data: Vec<f64> = answer["outputs"][0]["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
+    let argmax = |row: &[f64]| {
+        row.iter()
+            .enumerate()
+            .max_by(|a, b| a.1.total_cmp(b.1))
+            .unwrap()
+            .0
+    };
+    assert_eq!(argmax(&data[..10]), 3);
+    assert_eq!(argmax(&data[10..20]), 4);
+
+    // A header length beyond the body is a clear 400.
+    let resp = client
+        .post(format!("{base}/v2/models/linnerud/infer"))
+        .header("Inference-Header-Content-Length", "9999")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    let err: Json = resp.json().await.unwrap();
+    assert!(
+        err["error"].as_str().unwrap().contains("only 2 bytes"),
+        "{err}"
+    );
+}
