@@ -8,7 +8,7 @@ PORT ?= 8080
 LAMBDA_PORT ?= 9000
 EVENT ?= functions/predict/events/function-url-predict-linnerud.json
 
-.PHONY: run test fixtures build digits lint goldens clean bench bench-serve lambda-watch lambda-invoke
+.PHONY: run test fixtures build digits lint goldens clean bench bench-latency bench-serve bench-load lambda-watch lambda-invoke
 
 ## run: fetch fixtures, build, then serve the example catalog (MNIST int8 CNN, linnerud int8
 ## regressor) on 127.0.0.1:$(PORT) with a curl for each route printed first
@@ -66,10 +66,22 @@ goldens: fixtures
 clean:
 	$(CARGO) clean
 
-## bench: per-inference latency next to LiteRT's (figures in docs/BENCHMARKS.md)
-bench: fixtures
+## bench: every benchmark, side by side (figures in docs/BENCHMARKS.md)
+bench: bench-latency bench-serve bench-load
+
+## bench-latency: per-inference latency next to LiteRT's
+bench-latency: fixtures
 	$(CARGO) bench -p litehouse-models --bench latency
 
-## bench-serve: cold start (process start to first answered prediction) and RSS of `serve`
+## bench-serve: cold start (process start to first answered prediction) and RSS of `serve` and
+## of the predict Lambda under the Runtime API; the stripped predict binary's size
 bench-serve: fixtures build
+	$(CARGO) build --release -p litehouse-predict
 	$(PYTHON) bench/serve_cold_start.py ./target/release/litehouse 10
+	$(PYTHON) bench/lambda_cold_start.py ./target/release/predict 10
+
+## bench-load: requests/s and p50/p99 at concurrency 1/8/64 (wrk, from apt) for litehouse and
+## the FastAPI + TensorFlow anchor (bench/anchor, own venv), in one run
+bench-load: fixtures build digits
+	command -v wrk > /dev/null || apt-get install -y wrk
+	$(PYTHON) bench/load.py ./target/release/litehouse $$(bash bench/anchor-venv.sh) 10

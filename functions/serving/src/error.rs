@@ -2,7 +2,6 @@
 
 use axum::http::StatusCode;
 use litehouse_models::ModelError;
-use serde_json::json;
 
 /// google.rpc canonical codes litehouse answers with (names and HTTP mapping as Vertex AI uses).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -149,13 +148,18 @@ impl ServeError {
     /// Renders the error as a response in `wire` format.
     pub fn into_response_as(self, wire: Wire) -> axum::response::Response {
         let body = match wire {
-            Wire::Rpc => json!({"error": {
-                "code": self.http().as_u16(),
-                "message": self.message,
-                "status": self.code.name(),
-            }}),
-            Wire::Plain => json!({"error": self.message}),
-        };
+            Wire::Rpc => serde_json::to_value(crate::wire::RpcError {
+                error: crate::wire::RpcStatus {
+                    code: self.http().as_u16(),
+                    message: self.message.clone(),
+                    status: self.code.name().to_string(),
+                },
+            }),
+            Wire::Plain => serde_json::to_value(crate::wire::PlainError {
+                error: self.message.clone(),
+            }),
+        }
+        .unwrap_or_default();
         if self.code == Code::Internal {
             tracing::error!(message = %self.message, "internal error");
         } else {

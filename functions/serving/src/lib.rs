@@ -19,6 +19,7 @@ pub mod server;
 pub mod state;
 pub mod tfserving;
 pub mod vertex;
+pub mod wire;
 
 pub use catalog::{load_dir, Catalog, DeployedModel, Endpoint, ServedModel};
 pub use config::ModelConfig;

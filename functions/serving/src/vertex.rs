@@ -13,6 +13,7 @@ use crate::body;
 use crate::catalog::{DeployedModel, Endpoint};
 use crate::error::{Code, ServeError, Wire};
 use crate::state::{AppState, Payload};
+use crate::wire::{DeployedModelResource, EndpointResource, PredictResponse};
 
 /// litehouse extension: send the request to this deployed model, ignoring the traffic split
 /// (for trying a challenger). Vertex AI has no such override on `:predict`.
@@ -93,25 +94,27 @@ fn model_resource(project: &str, location: &str, d: &DeployedModel) -> String {
 
 /// An endpoint as Vertex's `Endpoint` resource.
 pub fn endpoint_json(e: &Endpoint, project: &str, location: &str) -> Json {
-    json!({
-        "name": format!("projects/{project}/locations/{location}/endpoints/{}", e.id),
-        "displayName": e.display_name,
-        "deployedModels": e.deployed.iter().map(|d| (d, false)).chain(e.shadows.iter().map(|d| (d, true))).map(|(d, shadow)| {
-            let mut j = json!({
-                "id": d.id,
-                "model": model_resource(project, location, d),
-                "modelVersionId": d.model.version.to_string(),
-                "displayName": d.display_name,
-            });
-            if shadow {
-                // litehouse extension: mirrored traffic, answers logged only.
-                j["litehouseShadow"] = json!(true);
-            }
-            j
-        }).collect::<Vec<_>>(),
-        "trafficSplit": e.traffic_split,
-        "etag": e.etag,
+    let deployed = e
+        .deployed
+        .iter()
+        .map(|d| (d, None))
+        .chain(e.shadows.iter().map(|d| (d, Some(true))))
+        .map(|(d, shadow)| DeployedModelResource {
+            id: d.id.clone(),
+            model: model_resource(project, location, d),
+            model_version_id: d.model.version.to_string(),
+            display_name: d.display_name.clone(),
+            litehouse_shadow: shadow,
+        })
+        .collect();
+    serde_json::to_value(EndpointResource {
+        name: format!("projects/{project}/locations/{location}/endpoints/{}", e.id),
+        display_name: e.display_name.clone(),
+        deployed_models: deployed,
+        traffic_split: e.traffic_split.clone(),
+        etag: e.etag.clone(),
     })
+    .unwrap_or_default()
 }
 
 async fn dispatch(
@@ -252,13 +255,14 @@ async fn predict(
 }
 
 fn response_json(project: &str, location: &str, d: &DeployedModel, predictions: Vec<Json>) -> Json {
-    json!({
-        "predictions": predictions,
-        "deployedModelId": d.id,
-        "model": model_resource(project, location, d),
-        "modelVersionId": d.model.version.to_string(),
-        "modelDisplayName": d.display_name,
+    serde_json::to_value(PredictResponse {
+        predictions,
+        deployed_model_id: d.id.clone(),
+        model: model_resource(project, location, d),
+        model_version_id: d.model.version.to_string(),
+        model_display_name: d.display_name.clone(),
     })
+    .unwrap_or_default()
 }
 
 /// `{"instances": [...], "parameters"?: ...}` -> the instances.
