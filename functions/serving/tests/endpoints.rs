@@ -99,6 +99,11 @@ impl Server {
         (resp.status().as_u16(), resp.json().await.unwrap())
     }
 
+    async fn get_json(&self, path: &str) -> Value {
+        let resp = self.client.get(format!("{}{path}", self.url)).send();
+        resp.await.unwrap().json().await.unwrap()
+    }
+
     async fn answered_by(&self, headers: &[(&str, &str)]) -> String {
         let (status, body) = self.predict(headers).await;
         assert_eq!(status, 200, "{body}");
@@ -117,13 +122,7 @@ impl Server {
     }
 
     async fn served_etag(&self) -> Option<String> {
-        let resp = self
-            .client
-            .get(format!("{}/v1/endpoints/lin", self.url))
-            .send()
-            .await
-            .unwrap();
-        let body: Value = resp.json().await.unwrap();
+        let body = self.get_json("/v1/endpoints/lin").await;
         body["etag"].as_str().map(str::to_string)
     }
 }
@@ -221,15 +220,7 @@ async fn override_and_shadow() {
     let shadow = deploy(&reg, 2, None, true).await;
     let server = serve(&reg, Duration::from_secs(60), true).await;
 
-    let described: Value = server
-        .client
-        .get(format!("{}/v1/endpoints/lin", server.url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let described = server.get_json("/v1/endpoints/lin").await;
     assert_eq!(
         described["deployedModels"][1]["litehouseShadow"], true,
         "{described}"
@@ -303,15 +294,7 @@ async fn live_update_suite(reg: Registry) {
     tokio::time::sleep(Duration::from_millis(200)).await;
     for server in [&polled, &lazy] {
         assert_eq!(server.answered_by(&[]).await, "1", "still the old state");
-        let status: Value = server
-            .client
-            .get(format!("{}/v1/models/linnerud", server.url))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let status = server.get_json("/v1/models/linnerud").await;
         let text = status.to_string();
         assert!(text.contains("sha256 mismatch"), "{text}");
     }

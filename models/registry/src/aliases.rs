@@ -4,10 +4,9 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use litehouse_store::Condition;
 use serde::{Deserialize, Serialize};
 
-use crate::{backoff, read_doc, to_json, Registry, RegistryError, CAS_ATTEMPTS};
+use crate::{read_doc, Registry, RegistryError};
 
 /// How many alias moves `aliases.json` remembers.
 const HISTORY: usize = 200;
@@ -102,23 +101,18 @@ impl Registry {
         name: &str,
         mut change: impl FnMut(&mut Aliases) -> Result<(), RegistryError>,
     ) -> Result<Aliases, RegistryError> {
-        let key = aliases_key(name);
-        for attempt in 0..CAS_ATTEMPTS {
-            let (mut doc, condition) = match read_doc::<Aliases>(&self.store, &key).await? {
-                Some((doc, etag)) => (doc, Condition::IfMatch(etag)),
-                None => (Aliases::default(), Condition::IfAbsent),
-            };
-            change(&mut doc)?;
-            let excess = doc.history.len().saturating_sub(HISTORY);
-            doc.history.drain(..excess);
-            match self.store.put(&key, to_json(&doc), condition).await {
-                Ok(_) => return Ok(doc),
-                Err(e) if e.is_precondition_failed() => backoff(attempt).await,
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(RegistryError::Aborted(format!(
-            "aliases of model '{name}' kept changing; gave up after {CAS_ATTEMPTS} attempts"
-        )))
+        let what = format!("aliases of model '{name}'");
+        crate::update_doc(
+            &self.store,
+            &aliases_key(name),
+            &what,
+            |doc: &mut Aliases| {
+                change(doc)?;
+                let excess = doc.history.len().saturating_sub(HISTORY);
+                doc.history.drain(..excess);
+                Ok(())
+            },
+        )
+        .await
     }
 }

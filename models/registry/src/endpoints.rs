@@ -47,28 +47,11 @@ impl Registry {
 
     async fn update_index(
         &self,
-        mut change: impl FnMut(&mut Index) -> Result<(), RegistryError>,
+        change: impl FnMut(&mut Index) -> Result<(), RegistryError>,
     ) -> Result<(), RegistryError> {
-        for attempt in 0..CAS_ATTEMPTS {
-            let (mut index, condition) =
-                match read_doc::<Index>(&self.store, ENDPOINT_INDEX).await? {
-                    Some((i, etag)) => (i, Condition::IfMatch(etag)),
-                    None => (Index::default(), Condition::IfAbsent),
-                };
-            change(&mut index)?;
-            match self
-                .store
-                .put(ENDPOINT_INDEX, to_json(&index), condition)
-                .await
-            {
-                Ok(_) => return Ok(()),
-                Err(e) if e.is_precondition_failed() => backoff(attempt).await,
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(RegistryError::Aborted(format!(
-            "the endpoint index kept changing; gave up after {CAS_ATTEMPTS} attempts"
-        )))
+        crate::update_doc(&self.store, ENDPOINT_INDEX, "the endpoint index", change)
+            .await
+            .map(|_| ())
     }
 
     /// Creates an empty endpoint.

@@ -74,6 +74,35 @@ fn to_json<T: serde::Serialize>(doc: &T) -> Vec<u8> {
     bytes
 }
 
+/// Read-modify-write of a JSON document by compare-and-swap (created from `Default` when
+/// absent); a lost race re-reads and retries, up to [`CAS_ATTEMPTS`], then ABORTED naming `what`.
+async fn update_doc<T>(
+    store: &litehouse_store::Store,
+    key: &str,
+    what: &str,
+    mut change: impl FnMut(&mut T) -> Result<(), RegistryError>,
+) -> Result<T, RegistryError>
+where
+    T: serde::Serialize + serde::de::DeserializeOwned + Default,
+{
+    use litehouse_store::Condition;
+    for attempt in 0..CAS_ATTEMPTS {
+        let (mut doc, condition) = match read_doc::<T>(store, key).await? {
+            Some((doc, etag)) => (doc, Condition::IfMatch(etag)),
+            None => (T::default(), Condition::IfAbsent),
+        };
+        change(&mut doc)?;
+        match store.put(key, to_json(&doc), condition).await {
+            Ok(_) => return Ok(doc),
+            Err(e) if e.is_precondition_failed() => backoff(attempt).await,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(RegistryError::Aborted(format!(
+        "{what} kept changing; gave up after {CAS_ATTEMPTS} attempts"
+    )))
+}
+
 /// Waits a little before retrying a lost compare-and-swap: jittered, growing with the attempt.
 async fn backoff(attempt: u32) {
     let cap = 2u64.saturating_pow(attempt.min(7)).min(100);
