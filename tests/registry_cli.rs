@@ -178,6 +178,28 @@ fn models_and_endpoints_on_s3() {
         return;
     };
     tour(store.uri());
+
+    // Upload straight from an S3 URI.
+    let bytes = std::fs::read(INT8).unwrap();
+    runtime
+        .block_on(store.put(
+            "incoming/model.tflite",
+            bytes,
+            litehouse_store::Condition::Always,
+        ))
+        .unwrap();
+    let uri = format!("{}/incoming/model.tflite", store.uri());
+    let m = ok(
+        store.uri(),
+        &["models", "upload", &uri, "--name", "from-s3"],
+    );
+    assert_eq!(m["version"], 1);
+    assert_eq!(m["lineage"]["sourceUri"], uri.as_str());
+    let err = fails(
+        store.uri(),
+        &["models", "upload", &format!("{uri}.missing"), "--name", "x"],
+    );
+    assert!(err.contains("not found"), "{err}");
 }
 
 #[test]
