@@ -35,6 +35,24 @@ fn fails(store: &str, args: &[&str]) -> String {
     stderr
 }
 
+/// `endpoints deploy lin --model linnerud --version VERSION --split SPLIT`.
+fn deploy(store: &str, version: &str, split: &str) -> Value {
+    ok(
+        store,
+        &[
+            "endpoints",
+            "deploy",
+            "lin",
+            "--model",
+            "linnerud",
+            "--version",
+            version,
+            "--split",
+            split,
+        ],
+    )
+}
+
 fn tour(store: &str) {
     let m = ok(
         store,
@@ -90,34 +108,8 @@ fn tour(store: &str) {
     );
     let err = fails(store, &["endpoints", "create", "lin"]);
     assert!(err.contains("already exists"), "{err}");
-    ok(
-        store,
-        &[
-            "endpoints",
-            "deploy",
-            "lin",
-            "--model",
-            "linnerud",
-            "--version",
-            "champion",
-            "--split",
-            "0=100",
-        ],
-    );
-    let d = ok(
-        store,
-        &[
-            "endpoints",
-            "deploy",
-            "lin",
-            "--model",
-            "linnerud",
-            "--version",
-            "challenger",
-            "--split",
-            "1=90,0=10",
-        ],
-    );
+    deploy(store, "champion", "0=100");
+    let d = deploy(store, "challenger", "1=90,0=10");
     assert_eq!(d["deployedModel"]["id"], "2");
     assert_eq!(
         d["endpoint"]["trafficSplit"],

@@ -277,6 +277,24 @@ async fn status_metadata_health_and_descriptions() {
     assert_eq!(b["models"].as_array().unwrap().len(), 2);
 }
 
+/// A V2 binary-extension request: the JSON header, then the raw tensor bytes.
+async fn post_binary(
+    client: &reqwest::Client,
+    url: &str,
+    header: &str,
+    raw: Vec<u8>,
+) -> reqwest::Response {
+    let mut body = header.as_bytes().to_vec();
+    body.extend(raw);
+    client
+        .post(url)
+        .header("Inference-Header-Content-Length", header.len())
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+}
+
 /// The V2 binary tensor extension as tritonclient sends it: a JSON header of
 /// `Inference-Header-Content-Length` bytes, then raw little-endian tensors; binary outputs back.
 #[tokio::test]
@@ -292,22 +310,22 @@ async fn kserve_binary_tensors_in_and_out() {
         "outputs": [{"name": "output_0", "parameters": {"binary_data": true}}],
     })
     .to_string();
-    let mut body = header.clone().into_bytes();
+    let mut raw = vec![];
     for v in rows
         .as_array()
         .unwrap()
         .iter()
         .flat_map(|r| r.as_array().unwrap())
     {
-        body.extend((v.as_f64().unwrap() as f32).to_le_bytes());
+        raw.extend((v.as_f64().unwrap() as f32).to_le_bytes());
     }
-    let resp = client
-        .post(format!("{base}/v2/models/linnerud/infer"))
-        .header("Inference-Header-Content-Length", header.len())
-        .body(body)
-        .send()
-        .await
-        .unwrap();
+    let resp = post_binary(
+        &client,
+        &format!("{base}/v2/models/linnerud/infer"),
+        &header,
+        raw,
+    )
+    .await;
     assert_eq!(resp.status(), 200);
     let json_len: usize = resp.headers()["inference-header-content-length"]
         .to_str()
@@ -346,15 +364,13 @@ async fn kserve_binary_tensors_in_and_out() {
     let header = json!({"inputs": [{"name": "image", "shape": [2], "datatype": "BYTES",
                                      "parameters": {"binary_data_size": raw.len()}}]})
     .to_string();
-    let mut body = header.clone().into_bytes();
-    body.extend(raw);
-    let resp = client
-        .post(format!("{base}/v2/models/mnist/infer"))
-        .header("Inference-Header-Content-Length", header.len())
-        .body(body)
-        .send()
-        .await
-        .unwrap();
+    let resp = post_binary(
+        &client,
+        &format!("{base}/v2/models/mnist/infer"),
+        &header,
+        raw,
+    )
+    .await;
     assert_eq!(resp.status(), 200);
     let answer: Json = resp.json().await.unwrap();
     let data: Vec<f64> = answer["outputs"][0]["data"]
