@@ -19,6 +19,10 @@ use crate::state::AppState;
 /// (transient store errors heal; a corrupt artifact keeps failing quietly).
 const RETRY_FAILED: Duration = Duration::from_secs(60);
 
+/// Longest a request waits for a due registry check (Lambda) before it is served from the
+/// current catalog; the check itself goes on.
+const LAZY_CHECK_BUDGET: Duration = Duration::from_secs(5);
+
 /// The registry-backed catalog source.
 #[derive(Debug)]
 pub struct LiveCatalog {
@@ -84,9 +88,11 @@ impl LiveCatalog {
         }
     }
 
-    /// [`Self::refresh`] when the last check is older than the interval; errors are logged
-    /// (the current catalog keeps serving).
-    pub async fn refresh_if_due(&self, state: &AppState) {
+    /// [`Self::refresh`] when the last check is older than the interval. The request waits at
+    /// most [`LAZY_CHECK_BUDGET`]; a longer check (a big model to fetch) goes on in the
+    /// background and swaps the catalog when done. Errors are logged; the current catalog keeps
+    /// serving.
+    pub async fn refresh_if_due(self: &Arc<Self>, state: &Arc<AppState>) {
         {
             let Ok(mut last) = self.last_check.lock() else {
                 return;
@@ -96,8 +102,20 @@ impl LiveCatalog {
             }
             *last = Some(Instant::now());
         }
-        if let Err(e) = self.refresh(state).await {
-            tracing::warn!(error = %e.message, "registry check failed; serving the current endpoints");
+        let (this, state) = (self.clone(), state.clone());
+        let check = tokio::spawn(async move {
+            if let Err(e) = this.refresh(&state).await {
+                tracing::warn!(error = %e.message, "registry check failed; serving the current endpoints");
+            }
+        });
+        if tokio::time::timeout(LAZY_CHECK_BUDGET, check)
+            .await
+            .is_err()
+        {
+            tracing::info!(
+                budget_ms = LAZY_CHECK_BUDGET.as_millis() as u64,
+                "registry check still running; serving the current endpoints meanwhile"
+            );
         }
     }
 

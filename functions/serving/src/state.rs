@@ -71,7 +71,7 @@ impl AppState {
 
     /// Refreshes the catalog from the registry when the attached [`crate::live::LiveCatalog`]
     /// says a check is due; a no-op otherwise.
-    pub async fn refresh_if_due(&self) {
+    pub async fn refresh_if_due(self: &Arc<Self>) {
         if let Some(live) = self.live.get() {
             live.refresh_if_due(self).await;
         }
