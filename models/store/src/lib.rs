@@ -162,6 +162,9 @@ impl Store {
     }
 }
 
+/// How errors name plain files read by [`read_uri`].
+const LOCAL_FILES: &str = "the local filesystem";
+
 /// Reads a whole object named by a URI: `s3://bucket/key`, `file:///path`, or a plain path.
 pub async fn read_uri(uri: &str) -> Result<Vec<u8>, StoreError> {
     if let Some(rest) = uri.strip_prefix("s3://") {
@@ -182,12 +185,12 @@ pub async fn read_uri(uri: &str) -> Result<Vec<u8>, StoreError> {
         std::fs::read(&path).map_err(|e| {
             if e.kind() == std::io::ErrorKind::NotFound {
                 StoreError::NotFound {
-                    store: String::new(),
+                    store: LOCAL_FILES.into(),
                     key: path.clone(),
                 }
             } else {
                 StoreError::Io {
-                    store: String::new(),
+                    store: LOCAL_FILES.into(),
                     key: path.clone(),
                     op: "read",
                     source: e,
@@ -197,7 +200,7 @@ pub async fn read_uri(uri: &str) -> Result<Vec<u8>, StoreError> {
     })
     .await
     .map_err(|e| StoreError::Backend {
-        store: String::new(),
+        store: LOCAL_FILES.into(),
         key: uri.into(),
         op: "read",
         message: e.to_string(),

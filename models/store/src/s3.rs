@@ -1,6 +1,7 @@
 //! The S3 backend (aws-sdk-s3). Conditional writes use S3's own `If-None-Match: *` and
 //! `If-Match: <etag>`, so compare-and-swap holds across every writer of the bucket.
 
+use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::error::{DisplayErrorContext, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::Client;
@@ -15,21 +16,8 @@ pub(crate) struct S3Store {
 }
 
 /// The HTTP status of a failed call, when the service answered at all.
-fn status<E, R>(err: &SdkError<E, R>) -> Option<u16>
-where
-    R: HasStatus,
-{
-    err.raw_response().map(HasStatus::status_code)
-}
-
-trait HasStatus {
-    fn status_code(&self) -> u16;
-}
-
-impl HasStatus for aws_sdk_s3::config::http::HttpResponse {
-    fn status_code(&self) -> u16 {
-        self.status().as_u16()
-    }
+fn status<E>(err: &SdkError<E, HttpResponse>) -> Option<u16> {
+    err.raw_response().map(|r| r.status().as_u16())
 }
 
 fn endpoint_override() -> bool {
