@@ -14,6 +14,12 @@ fn b64(bytes: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
+/// POSTs a JSON body and reads the JSON answer.
+async fn post_json(client: &reqwest::Client, url: String, body: &Json) -> Json {
+    let resp = client.post(url).json(body).send().await.unwrap();
+    resp.json().await.unwrap()
+}
+
 fn linnerud_direct(rows: &Json) -> Vec<Json> {
     let model = LoadedModel::load_file(
         common::root().join("models/runtime/testdata/exported/tabular_int8_float_io.tflite"),
@@ -141,27 +147,21 @@ async fn linnerud_answers_match_the_model_on_every_protocol() {
 
     // TF Serving row format, latest and explicit version.
     for path in ["linnerud:predict", "linnerud/versions/1:predict"] {
-        let body: Json = client
-            .post(format!("{base}/v1/models/{path}"))
-            .json(&json!({ "instances": rows }))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let body = post_json(
+            &client,
+            format!("{base}/v1/models/{path}"),
+            &json!({ "instances": rows }),
+        )
+        .await;
         assert_eq!(body["predictions"].as_array().unwrap(), &expected, "{path}");
     }
     // TF Serving columnar format.
-    let body: Json = client
-        .post(format!("{base}/v1/models/linnerud:predict"))
-        .json(&json!({ "inputs": rows }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let body = post_json(
+        &client,
+        format!("{base}/v1/models/linnerud:predict"),
+        &json!({ "inputs": rows }),
+    )
+    .await;
     assert_eq!(body["outputs"].as_array().unwrap(), &expected);
 
     // KServe V2 with a flat data array and no Content-Type (as tritonclient sends it).
