@@ -35,6 +35,11 @@ pub struct Args {
     /// Concurrent inferences (default: the number of CPUs).
     #[arg(long)]
     workers: Option<usize>,
+    /// Requests whose estimated cost (the model's measured batch-1 time per instance, plus
+    /// image pixels) is at most this many microseconds run on the thread that received them,
+    /// skipping the hop to an inference worker; 0 sends every request to the workers.
+    #[arg(long, default_value_t = 200)]
+    inline_budget_us: u64,
     /// Requests allowed to wait for a worker before answering 429.
     #[arg(long, default_value_t = 256)]
     queue: usize,
@@ -102,7 +107,12 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         },
     };
     let names: Vec<String> = catalog.endpoints.keys().cloned().collect();
-    let state = AppState::new(catalog, Executor::new(workers, args.queue), limits);
+    let state = AppState::new(
+        catalog,
+        Executor::new(workers, args.queue)
+            .with_inline_budget(std::time::Duration::from_micros(args.inline_budget_us)),
+        limits,
+    );
     if let Some((live, every)) = live {
         live.spawn_poller(std::sync::Arc::downgrade(&state), every);
     }

@@ -64,7 +64,10 @@ async fn main() -> anyhow::Result<()> {
         ..Limits::default()
     };
     // One invocation at a time per Lambda instance: one worker, no queue to speak of.
-    let state = AppState::new(catalog, Executor::new(1, 4), limits);
+    // A Lambda sandbox handles one invocation at a time: the hop to an inference thread buys
+    // nothing, so everything but a very heavy request runs inline.
+    let executor = Executor::new(1, 4).with_inline_budget(std::time::Duration::from_millis(100));
+    let state = AppState::new(catalog, executor, limits);
     if let Some(live) = live {
         state.attach_live(live);
     }

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use litehouse_models::LoadedModel;
 
@@ -24,6 +25,31 @@ pub struct ServedModel {
     pub model: LoadedModel,
     /// Where it was loaded from.
     pub source: String,
+    /// Measured time of one batch-1 run: requests cheaper than the executor's inline budget
+    /// run on the async thread instead of hopping to the blocking pool.
+    pub instance_cost: Duration,
+}
+
+impl ServedModel {
+    /// Warms `model` up (one run of zeros, then a few timed runs) and wraps it for serving.
+    pub fn warmed(
+        name: String,
+        version: u64,
+        config: ModelConfig,
+        model: LoadedModel,
+        source: String,
+    ) -> Result<Self, litehouse_models::ModelError> {
+        let instance_cost = model.warm_up()?;
+        Ok(ServedModel {
+            display_name: config.display_name.clone().unwrap_or_else(|| name.clone()),
+            name,
+            version,
+            config,
+            model,
+            source,
+            instance_cost,
+        })
+    }
 }
 
 /// A model version deployed on an endpoint.
@@ -232,24 +258,22 @@ pub fn load_dir(dir: &Path) -> Result<Catalog, crate::error::ServeError> {
     let mut catalog = Catalog::default();
     for f in found {
         let started = std::time::Instant::now();
-        match LoadedModel::load_file(&f.model) {
-            Ok(model) => {
-                let config = f.config.unwrap_or_default();
+        let loaded = LoadedModel::load_file(&f.model).and_then(|model| {
+            let source = f.model.display().to_string();
+            let config = f.config.clone().unwrap_or_default();
+            ServedModel::warmed(f.name.clone(), f.version, config, model, source)
+        });
+        match loaded {
+            Ok(served) => {
                 tracing::info!(
                     model = %f.name,
                     version = f.version,
                     path = %f.model.display(),
                     ms = started.elapsed().as_millis() as u64,
-                    "loaded"
+                    instance_us = served.instance_cost.as_micros() as u64,
+                    "loaded and warmed"
                 );
-                catalog.insert(ServedModel {
-                    display_name: config.display_name.clone().unwrap_or(f.name.clone()),
-                    name: f.name,
-                    version: f.version,
-                    config,
-                    model,
-                    source: f.model.display().to_string(),
-                });
+                catalog.insert(served);
             }
             Err(e) => {
                 tracing::error!(model = %f.name, path = %f.model.display(), error = %e, "cannot load model");

@@ -2,7 +2,7 @@
 
 use std::io::Cursor;
 
-use image::{imageops::FilterType, DynamicImage, ImageFormat, ImageReader};
+use image::{imageops::FilterType, DynamicImage, ImageDecoder, ImageFormat, ImageReader};
 
 use crate::config::{ImageConfig, Layout};
 use crate::error::ServeError;
@@ -23,6 +23,25 @@ impl Default for ImageLimits {
             max_pixels: 16 * 1024 * 1024,
         }
     }
+}
+
+/// Width * height as declared by a PNG or JPEG header (nothing is decoded); `None` for
+/// anything else.
+pub fn declared_pixels(bytes: &[u8]) -> Option<u64> {
+    let format = match image::guess_format(bytes).ok()? {
+        f @ (ImageFormat::Png | ImageFormat::Jpeg) => f,
+        _ => return None,
+    };
+    // PNG: IHDR is the first chunk, width and height at fixed offsets.
+    if format == ImageFormat::Png && bytes.get(12..16) == Some(b"IHDR") {
+        let w = u32::from_be_bytes(bytes.get(16..20)?.try_into().ok()?);
+        let h = u32::from_be_bytes(bytes.get(20..24)?.try_into().ok()?);
+        return Some(u64::from(w) * u64::from(h));
+    }
+    let (w, h) = ImageReader::with_format(Cursor::new(bytes), format)
+        .into_dimensions()
+        .ok()?;
+    Some(u64::from(w) * u64::from(h))
 }
 
 /// Decodes `bytes` and turns the picture into the input values `config` describes.
@@ -47,9 +66,13 @@ pub fn to_values(
             )))
         }
     };
-    let (w, h) = ImageReader::with_format(Cursor::new(bytes), format)
-        .into_dimensions()
+    let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
+    // Limits are applied once the header is read, so that an oversized image gets our message.
+    reader.no_limits();
+    let mut decoder = reader
+        .into_decoder()
         .map_err(|e| ServeError::invalid(format!("cannot read the {format:?} header: {e}")))?;
+    let (w, h) = decoder.dimensions();
     if w > limits.max_side || h > limits.max_side || (w as u64) * (h as u64) > limits.max_pixels {
         return Err(ServeError::invalid(format!(
             "image is {w}x{h} pixels; the limit is {side}x{side} and {px} pixels",
@@ -57,14 +80,14 @@ pub fn to_values(
             px = limits.max_pixels
         )));
     }
-    let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
     let mut decode_limits = image::Limits::default();
     decode_limits.max_image_width = Some(limits.max_side);
     decode_limits.max_image_height = Some(limits.max_side);
     decode_limits.max_alloc = Some(limits.max_pixels * 4 * 2);
-    reader.limits(decode_limits);
-    let img = reader
-        .decode()
+    decoder
+        .set_limits(decode_limits)
+        .map_err(|e| ServeError::invalid(format!("image refused: {e}")))?;
+    let img = DynamicImage::from_decoder(decoder)
         .map_err(|e| ServeError::invalid(format!("cannot decode the {format:?} image: {e}")))?;
     Ok(pixels(img, config))
 }

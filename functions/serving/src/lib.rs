@@ -7,6 +7,7 @@
 pub mod body;
 pub mod catalog;
 pub mod config;
+pub mod cost;
 pub mod error;
 pub mod image_input;
 pub mod kserve;

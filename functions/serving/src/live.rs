@@ -309,30 +309,21 @@ impl LiveCatalog {
         config
             .validate()
             .map_err(|e| ServeError::invalid(format!("serving config: {e}")))?;
-        let model = tokio::task::spawn_blocking(move || {
+        let source = format!(
+            "{}/models/{}/versions/{}",
+            self.registry.store().uri(),
+            d.model,
+            d.version
+        );
+        let (name, version) = (d.model.clone(), d.version);
+        let served = tokio::task::spawn_blocking(move || {
             let model = LoadedModel::load(&bytes)?;
-            model.warm_up()?;
-            Ok::<_, litehouse_models::ModelError>(model)
+            ServedModel::warmed(name, version, config, model, source)
         })
         .await
         .map_err(|e| ServeError::new(crate::error::Code::Internal, e.to_string()))?
         .map_err(ServeError::from)?;
-        let served = Arc::new(ServedModel {
-            display_name: config
-                .display_name
-                .clone()
-                .unwrap_or_else(|| d.model.clone()),
-            name: d.model.clone(),
-            version: d.version,
-            config,
-            model,
-            source: format!(
-                "{}/models/{}/versions/{}",
-                self.registry.store().uri(),
-                d.model,
-                d.version
-            ),
-        });
+        let served = Arc::new(served);
         tracing::info!(model = %d.model, version = d.version,
             ms = started.elapsed().as_millis() as u64, "loaded and warmed");
         if let Ok(mut cache) = self.cache.lock() {

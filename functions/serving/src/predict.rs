@@ -1,9 +1,10 @@
 //! The protocol-independent prediction path: instances (numbers or images) in, predictions out.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use base64::Engine as _;
-use litehouse_models::instances::{predict_instances, InputValues};
+use litehouse_models::instances::{predict_buffers, predict_instances, InputValues};
 use litehouse_models::OutputMode;
 use serde_json::{json, Map, Value as Json};
 use tokio::sync::Semaphore;
@@ -13,24 +14,51 @@ use crate::config::NumberMode;
 use crate::error::{Code, ServeError};
 use crate::image_input::{self, ImageLimits};
 
-/// Runs inference off the async threads: at most `workers` at once, at most `queue` waiting;
-/// beyond that a request is refused with RESOURCE_EXHAUSTED (429) rather than queued forever.
+/// Runs inference: a request whose estimated cost is within the inline budget runs on the
+/// async thread that received it (no thread hop); heavier ones run on the blocking pool, at
+/// most `workers` at once and at most `queue` waiting. Beyond that a request is refused with
+/// RESOURCE_EXHAUSTED (429) rather than queued forever.
 #[derive(Debug, Clone)]
 pub struct Executor {
     admitted: Arc<Semaphore>,
     running: Arc<Semaphore>,
     queue: usize,
+    inline_budget: Duration,
 }
 
+/// Default inline budget: long enough for small models and an MNIST-sized image, short enough
+/// that an async thread never stalls its other connections noticeably.
+pub const DEFAULT_INLINE_BUDGET: Duration = Duration::from_micros(200);
+
 impl Executor {
-    /// `workers` concurrent inferences, `queue` more waiting.
+    /// `workers` concurrent blocking-pool inferences, `queue` more waiting, and the default
+    /// inline budget.
     pub fn new(workers: usize, queue: usize) -> Self {
         let workers = workers.max(1);
         Executor {
             admitted: Arc::new(Semaphore::new(workers + queue)),
             running: Arc::new(Semaphore::new(workers)),
             queue,
+            inline_budget: DEFAULT_INLINE_BUDGET,
         }
+    }
+
+    /// Sets the largest estimated cost run inline; zero sends every request to the pool.
+    pub fn with_inline_budget(mut self, budget: Duration) -> Self {
+        self.inline_budget = budget;
+        self
+    }
+
+    /// Runs `job` inline when `cost` is within the inline budget, else as [`Self::run`].
+    pub async fn run_costed<T: Send + 'static>(
+        &self,
+        cost: Duration,
+        job: impl FnOnce() -> Result<T, ServeError> + Send + 'static,
+    ) -> Result<T, ServeError> {
+        if !self.inline_budget.is_zero() && cost <= self.inline_budget {
+            return job();
+        }
+        self.run(job).await
     }
 
     /// True when a worker is free right now (shadow traffic runs only then).
@@ -118,18 +146,16 @@ pub fn predict_with(
     limits: &Limits,
     options: PredictOptions,
 ) -> Result<Vec<Json>, ServeError> {
-    let max = served.config.max_instances;
-    if instances.is_empty() {
-        return Err(ServeError::invalid(
-            "\"instances\" is empty; send at least one instance",
-        ));
-    }
-    if instances.len() > max {
-        return Err(ServeError::invalid(format!(
-            "{} instances sent; model '{}' accepts at most {max} per request",
-            instances.len(),
-            served.name
-        )));
+    check_count(served, instances.len())?;
+    // Whole-instance images on a single-input model go straight from pixels to the input
+    // buffer, without a JSON array of pixel values in between.
+    if served.model.signature().inputs.len() == 1 && instances.iter().all(is_b64_image) {
+        let images = instances
+            .iter()
+            .enumerate()
+            .map(|(i, inst)| b64(&inst["b64"]).map_err(|e| e.context(format!("instance {i}"))))
+            .collect::<Result<Vec<_>, _>>()?;
+        return predict_images_with(served, &images, limits, options, "instance");
     }
     let mut values = options.values.unwrap_or(match served.config.input_values {
         NumberMode::Native => InputValues::Native,
@@ -146,6 +172,84 @@ pub fn predict_with(
         decoded.push(inst);
     }
     let predictions = predict_instances(&served.model, &decoded, values, OutputMode::Float)?;
+    postprocess(served, predictions, options)
+}
+
+/// Runs encoded images (PNG, JPEG), one instance each, through the model's preprocessing.
+pub fn predict_images<B: AsRef<[u8]>>(
+    served: &ServedModel,
+    images: &[B],
+    limits: &Limits,
+) -> Result<Vec<Json>, ServeError> {
+    predict_images_with(served, images, limits, PredictOptions::default(), "image")
+}
+
+fn predict_images_with<B: AsRef<[u8]>>(
+    served: &ServedModel,
+    images: &[B],
+    limits: &Limits,
+    options: PredictOptions,
+    item: &str,
+) -> Result<Vec<Json>, ServeError> {
+    check_count(served, images.len())?;
+    if served.model.signature().inputs.len() != 1 {
+        // Several inputs: the config names the image's one; the JSON path assembles the rest.
+        let instances = images
+            .iter()
+            .enumerate()
+            .map(|(i, bytes)| {
+                image_instance(served, bytes.as_ref(), limits)
+                    .map_err(|e| e.context(format!("{item} {i}")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        return predict_with(served, instances, limits, options);
+    }
+    let cfg = served
+        .config
+        .image
+        .as_ref()
+        .ok_or_else(|| no_image_config(served).context(format!("{item} 0")))?;
+    let mut buffer = Vec::new();
+    for (i, bytes) in images.iter().enumerate() {
+        let values = image_input::to_values(bytes.as_ref(), cfg, limits.image)
+            .map_err(|e| e.context(format!("{item} {i}")))?;
+        buffer.extend(values);
+    }
+    let predictions = predict_buffers(
+        &served.model,
+        &[buffer],
+        images.len(),
+        InputValues::Real,
+        OutputMode::Float,
+    )?;
+    postprocess(served, predictions, options)
+}
+
+fn check_count(served: &ServedModel, n: usize) -> Result<(), ServeError> {
+    let max = served.config.max_instances;
+    if n == 0 {
+        return Err(ServeError::invalid(
+            "\"instances\" is empty; send at least one instance",
+        ));
+    }
+    if n > max {
+        return Err(ServeError::invalid(format!(
+            "{n} instances sent; model '{}' accepts at most {max} per request",
+            served.name
+        )));
+    }
+    Ok(())
+}
+
+fn is_b64_image(instance: &Json) -> bool {
+    matches!(instance, Json::Object(map) if map.len() == 1 && map.contains_key("b64"))
+}
+
+fn postprocess(
+    served: &ServedModel,
+    predictions: Vec<Json>,
+    options: PredictOptions,
+) -> Result<Vec<Json>, ServeError> {
     match &served.config.postprocess {
         Some(post) if options.postprocess => predictions
             .into_iter()
@@ -275,4 +379,29 @@ fn classify(
             .collect();
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn thread_of(executor: &Executor, cost: Duration) -> std::thread::ThreadId {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        rt.block_on(executor.run_costed(cost, || Ok(std::thread::current().id())))
+            .unwrap()
+    }
+
+    #[test]
+    fn cheap_jobs_run_inline_and_heavy_ones_on_the_pool() {
+        let here = std::thread::current().id();
+        let executor = Executor::new(1, 4);
+        assert_eq!(thread_of(&executor, Duration::from_micros(50)), here);
+        assert_eq!(thread_of(&executor, DEFAULT_INLINE_BUDGET), here);
+        assert_ne!(thread_of(&executor, Duration::from_millis(5)), here);
+        let pooled_only = Executor::new(1, 4).with_inline_budget(Duration::ZERO);
+        assert_ne!(thread_of(&pooled_only, Duration::ZERO), here);
+    }
 }

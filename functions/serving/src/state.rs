@@ -120,8 +120,11 @@ impl AppState {
         options: crate::predict::PredictOptions,
     ) -> Result<Vec<serde_json::Value>, ServeError> {
         let limits = self.limits;
+        let cost = crate::cost::instances(&model, &instances);
         self.executor
-            .run(move || crate::predict::predict_with(&model, instances, &limits, options))
+            .run_costed(cost, move || {
+                crate::predict::predict_with(&model, instances, &limits, options)
+            })
             .await
     }
 
@@ -199,17 +202,10 @@ impl AppState {
         images: Vec<axum::body::Bytes>,
     ) -> Result<Vec<serde_json::Value>, ServeError> {
         let limits = self.limits;
+        let cost = crate::cost::images(&model, &images);
         self.executor
-            .run(move || {
-                let instances = images
-                    .iter()
-                    .enumerate()
-                    .map(|(i, bytes)| {
-                        crate::predict::image_instance(&model, bytes, &limits)
-                            .map_err(|e| e.context(format!("image {i}")))
-                    })
-                    .collect::<Result<Vec<_>, _>>()?;
-                crate::predict::predict(&model, instances, &limits)
+            .run_costed(cost, move || {
+                crate::predict::predict_images(&model, &images, &limits)
             })
             .await
     }

@@ -159,9 +159,50 @@ pub fn predict_instances(
     values: InputValues,
     mode: OutputMode,
 ) -> Result<Vec<Json>> {
+    let buffers = decode_instances(&model.signature().inputs, instances)?;
+    predict_buffers(model, &buffers, instances.len(), values, mode)
+}
+
+/// Runs `n` instances already flattened into one row-major buffer per input (signature order,
+/// instance after instance; what [`decode_instances`] returns) and returns one prediction per
+/// instance, as [`predict_instances`] does. Callers that produce values directly (decoded
+/// images) skip the JSON detour this way.
+pub fn predict_buffers(
+    model: &LoadedModel,
+    buffers: &[Vec<f64>],
+    n: usize,
+    values: InputValues,
+    mode: OutputMode,
+) -> Result<Vec<Json>> {
     let sig = model.signature();
-    let buffers = decode_instances(&sig.inputs, instances)?;
-    let n = instances.len();
+    if buffers.len() != sig.inputs.len() {
+        return Err(ModelError::InvalidInput(format!(
+            "the model takes {} input(s) ({}), {} given",
+            sig.inputs.len(),
+            sig.input_names(),
+            buffers.len()
+        )));
+    }
+    for (spec, buf) in sig.inputs.iter().zip(buffers) {
+        let item = item_shape(spec);
+        let vol: usize = item.iter().product();
+        if buf.len() != n * vol {
+            return Err(ModelError::InvalidInput(format!(
+                "input '{}' expects {n} item(s) of shape {item:?} ({} values), got {} values",
+                spec.name,
+                n * vol,
+                buf.len()
+            )));
+        }
+        if let Some(j) = buf.iter().position(|v| !v.is_finite()) {
+            return Err(ModelError::InvalidInput(format!(
+                "instance {}: input '{}' element {} is not a finite number",
+                j / vol.max(1),
+                spec.name,
+                j % vol.max(1)
+            )));
+        }
+    }
     let dynamic = sig.dynamic_batch();
     // Static-batch models run one instance at a time; dynamic ones in one batch.
     let chunk = if dynamic { n } else { 1 };
@@ -172,7 +213,7 @@ pub fn predict_instances(
         let inputs: Vec<HostTensor> = sig
             .inputs
             .iter()
-            .zip(&buffers)
+            .zip(buffers)
             .map(|(spec, buf)| {
                 let item = item_shape(spec);
                 let vol: usize = item.iter().product();

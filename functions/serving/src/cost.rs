@@ -1,0 +1,142 @@
+//! What a request will cost, estimated before running it: cheap requests run on the async
+//! thread that received them; the rest hop to the blocking pool. The hop (two thread
+//! wake-ups) costs more than a small model's whole inference.
+
+use std::time::Duration;
+
+use axum::body::Bytes;
+use base64::Engine as _;
+use serde_json::Value as Json;
+
+use crate::catalog::ServedModel;
+use crate::image_input;
+
+/// Decoding, converting and resizing one pixel (PNG or JPEG, measured well under this).
+const PIXEL_COST: Duration = Duration::from_nanos(20);
+
+/// A base64 image longer than this is not peeked at; the request goes to the blocking pool.
+const MAX_PEEKED_B64: usize = 64 * 1024;
+
+/// Estimated CPU time of running JSON `instances` on `served`: the model's measured batch-1
+/// cost per instance plus the pixels their `{"b64": ...}` images declare. An image too large
+/// to peek at estimates as `Duration::MAX`.
+pub fn instances(served: &ServedModel, instances: &[Json]) -> Duration {
+    let mut pixels = 0u64;
+    for inst in instances {
+        match b64_pixels(inst) {
+            Some(p) => pixels = pixels.saturating_add(p),
+            None => return Duration::MAX,
+        }
+    }
+    total(served, instances.len(), pixels)
+}
+
+/// Estimated CPU time of running encoded `images` (one instance each) on `served`.
+pub fn images(served: &ServedModel, images: &[Bytes]) -> Duration {
+    let pixels = images
+        .iter()
+        .map(|b| image_input::declared_pixels(b).unwrap_or(0))
+        .fold(0u64, u64::saturating_add);
+    total(served, images.len(), pixels)
+}
+
+fn total(served: &ServedModel, instances: usize, pixels: u64) -> Duration {
+    let model = served
+        .instance_cost
+        .saturating_mul(u32::try_from(instances).unwrap_or(u32::MAX));
+    let decode = PIXEL_COST.saturating_mul(u32::try_from(pixels).unwrap_or(u32::MAX));
+    model.saturating_add(decode)
+}
+
+/// Pixels declared by the `{"b64": ...}` images in one instance (whole or per named input);
+/// `None` when an image is too large to peek at cheaply.
+fn b64_pixels(instance: &Json) -> Option<u64> {
+    let Json::Object(map) = instance else {
+        return Some(0);
+    };
+    let mut pixels = 0u64;
+    let mut add = |v: &Json| -> Option<()> {
+        let s = v.as_str()?;
+        if s.len() > MAX_PEEKED_B64 {
+            return None;
+        }
+        // Malformed base64 or a non-image fails fast on either path; count it as free.
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(s.trim())
+            .or_else(|_| base64::engine::general_purpose::URL_SAFE.decode(s.trim()))
+            .unwrap_or_default();
+        pixels = pixels.saturating_add(image_input::declared_pixels(&bytes).unwrap_or(0));
+        Some(())
+    };
+    if let Some(b64) = map.get("b64") {
+        add(b64)?;
+    } else {
+        for v in map.values() {
+            if let Some(b64) = v.as_object().and_then(|inner| inner.get("b64")) {
+                add(b64)?;
+            }
+        }
+    }
+    Some(pixels)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::config::ModelConfig;
+    use litehouse_models::LoadedModel;
+    use serde_json::json;
+
+    fn served() -> ServedModel {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../models/runtime/testdata/exported/mlp_int8_io.tflite"
+        );
+        let model = LoadedModel::load_file(path).unwrap();
+        ServedModel::warmed("mlp".into(), 1, ModelConfig::default(), model, path.into()).unwrap()
+    }
+
+    fn png(w: u32, h: u32) -> Vec<u8> {
+        let img = image::GrayImage::new(w, h);
+        let mut out = std::io::Cursor::new(vec![]);
+        img.write_to(&mut out, image::ImageFormat::Png).unwrap();
+        out.into_inner()
+    }
+
+    #[test]
+    fn cost_is_model_time_per_instance_plus_declared_pixels() {
+        let served = served();
+        assert!(served.instance_cost > Duration::ZERO);
+        let one = served.instance_cost;
+        let numbers = vec![json!(vec![0.0; 784]), json!(vec![1.0; 784])];
+        assert_eq!(instances(&served, &numbers), one * 2);
+        let images_cost = images(&served, &[Bytes::from(png(28, 28)), Bytes::from(png(100, 50))]);
+        assert_eq!(images_cost, one * 2 + PIXEL_COST * (784 + 5000));
+        let b64 = base64::engine::general_purpose::STANDARD.encode(png(28, 28));
+        assert_eq!(
+            instances(&served, &[json!({ "b64": b64 })]),
+            one + PIXEL_COST * 784
+        );
+        // A named input holding an image counts too; a huge base64 string is not peeked at.
+        assert_eq!(
+            instances(&served, &[json!({ "x": { "b64": b64 } })]),
+            one + PIXEL_COST * 784
+        );
+        let huge = "A".repeat(MAX_PEEKED_B64 + 4);
+        assert_eq!(instances(&served, &[json!({ "b64": huge })]), Duration::MAX);
+    }
+
+    #[test]
+    fn declared_pixels_reads_png_and_jpeg_headers_only() {
+        assert_eq!(image_input::declared_pixels(&png(300, 7)), Some(2100));
+        let mut jpeg = std::io::Cursor::new(vec![]);
+        image::RgbImage::new(40, 30)
+            .write_to(&mut jpeg, image::ImageFormat::Jpeg)
+            .unwrap();
+        assert_eq!(image_input::declared_pixels(jpeg.get_ref()), Some(1200));
+        assert_eq!(image_input::declared_pixels(b"not an image"), None);
+        // A truncated PNG still declares its size: nothing past the header is read.
+        assert_eq!(image_input::declared_pixels(&png(64, 64)[..40]), Some(4096));
+    }
+}
