@@ -84,16 +84,27 @@ def rss_mb(pid):
         return next(int(line.split()[1]) for line in f if line.startswith("VmRSS")) / 1024
 
 
-def wrk(port, path, body, ctype, conns):
+def cpu_seconds(pid):
+    """User + system CPU time the process has used so far."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def wrk(port, path, body, ctype, conns, pid):
     body_file = work / "body.bin"
     body_file.write_bytes(body)
     script = work / "post.lua"
     script.write_text(
         f'wrk.method = "POST"\nwrk.headers["Content-Type"] = "{ctype}"\n'
         f'local f = io.open("{body_file.resolve()}", "rb")\nwrk.body = f:read("*all")\nf:close()\n')
-    out = subprocess.run(["wrk", f"-t{min(conns, 2)}", f"-c{conns}", f"-d{seconds}s", "--latency",
+    # One load thread: on a 2-core machine a second one only takes CPU from the server.
+    cpu_before = cpu_seconds(pid)
+    out = subprocess.run(["wrk", "-t1", f"-c{conns}", f"-d{seconds}s", "--latency",
                           "--timeout", "10s", "-s", str(script), f"http://127.0.0.1:{port}{path}"],
                          capture_output=True, text=True, check=True).stdout
+    cpu = cpu_seconds(pid) - cpu_before
+    requests = int(re.search(r"(\d+) requests in", out).group(1))
 
     def latency(label):
         m = re.search(rf"^\s+{label}\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
@@ -106,6 +117,8 @@ def wrk(port, path, body, ctype, conns):
         "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
         "p50": latency("50%"),
         "p99": latency("99%"),
+        # Server CPU per request: steadier than req/s on a shared VM.
+        "cpu_us": 1e6 * cpu / max(requests, 1),
         "errors": int(errors.group(1)) if errors else 0,
         "socket_errors": socket_errors.group(1) if socket_errors else "",
     }
@@ -122,10 +135,10 @@ proc, cold = start([litehouse, "serve", "--models", "bench/catalog", "--port", s
 results["litehouse"] = {"cold_ms": cold, "rss_first": rss_mb(proc.pid)}
 for name, (body, ctype, path) in payloads.items():
     for c in (1, 8, 64):
-        r = wrk(port, path, body, ctype, c)
+        r = wrk(port, path, body, ctype, c, proc.pid)
         rows.append(("litehouse", name, c, r))
         print(f"litehouse {name:19} c={c:<3} {r['rps']:9.0f} req/s  p50 {r['p50']:7.2f} ms  "
-              f"p99 {r['p99']:7.2f} ms  non-2xx {r['errors']} {r['socket_errors']}", flush=True)
+              f"p99 {r['p99']:7.2f} ms  cpu {r['cpu_us']:7.0f} us/req  non-2xx {r['errors']} {r['socket_errors']}", flush=True)
 results["litehouse"]["rss_after"] = rss_mb(proc.pid)
 proc.terminate()
 proc.wait()
@@ -142,17 +155,19 @@ proc, cold = start([anchor_python, "-m", "uvicorn", "app:app", "--app-dir", "ben
                     "--port", str(port), "--log-level", "warning"], port, "/predict", body, ctype, env)
 results["anchor"] = {"cold_ms": cold, "rss_first": rss_mb(proc.pid)}
 for c in (1, 8, 64):
-    r = wrk(port, "/predict", body, ctype, c)
+    r = wrk(port, "/predict", body, ctype, c, proc.pid)
     rows.append(("anchor", "mnist-mlp multipart", c, r))
     print(f"anchor    mnist-mlp multipart c={c:<3} {r['rps']:9.0f} req/s  p50 {r['p50']:7.2f} ms  "
-          f"p99 {r['p99']:7.2f} ms  non-2xx {r['errors']} {r['socket_errors']}", flush=True)
+          f"p99 {r['p99']:7.2f} ms  cpu {r['cpu_us']:7.0f} us/req  non-2xx {r['errors']} {r['socket_errors']}", flush=True)
 results["anchor"]["rss_after"] = rss_mb(proc.pid)
 proc.terminate()
 proc.wait()
 
-lines = ["| server | request | c | req/s | p50 ms | p99 ms | non-2xx |", "|---|---|---|---|---|---|---|"]
+lines = ["| server | request | c | req/s | p50 ms | p99 ms | server CPU us/req | non-2xx |",
+         "|---|---|---|---|---|---|---|---|"]
 for server, name, c, r in rows:
-    lines.append(f"| {server} | {name} | {c} | {r['rps']:.0f} | {r['p50']:.2f} | {r['p99']:.2f} | {r['errors']} |")
+    lines.append(f"| {server} | {name} | {c} | {r['rps']:.0f} | {r['p50']:.2f} | {r['p99']:.2f} "
+                 f"| {r['cpu_us']:.0f} | {r['errors']} |")
 anchor = {c: r for s, n, c, r in rows if s == "anchor"}
 lines += ["", "| ratio (litehouse / anchor, mnist-mlp multipart) | c=1 | c=8 | c=64 |", "|---|---|---|---|"]
 lh = {c: r for s, n, c, r in rows if s == "litehouse" and n == "mnist-mlp multipart"}
