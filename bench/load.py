@@ -34,6 +34,9 @@ payloads = {
                            "application/json", "/v1/endpoints/mnist_mlp:predict"),
     "linnerud JSON": (json.dumps({"instances": [[5, 162, 60]]}).encode(), "application/json",
                       "/v1/endpoints/linnerud:predict"),
+    # No model, no body: the loopback round trip and HTTP handling alone, the floor under every
+    # figure above (at c=1 it bounds req/s whatever the model costs).
+    "GET /healthz (floor)": (None, "", "/healthz"),
 }
 
 
@@ -93,11 +96,14 @@ def cpu_seconds(pid):
 
 def wrk(port, path, body, ctype, conns, pid):
     body_file = work / "body.bin"
-    body_file.write_bytes(body)
+    body_file.write_bytes(body or b"")
     script = work / "post.lua"
-    script.write_text(
-        f'wrk.method = "POST"\nwrk.headers["Content-Type"] = "{ctype}"\n'
-        f'local f = io.open("{body_file.resolve()}", "rb")\nwrk.body = f:read("*all")\nf:close()\n')
+    if body is None:  # a plain GET
+        script.write_text("")
+    else:
+        script.write_text(
+            f'wrk.method = "POST"\nwrk.headers["Content-Type"] = "{ctype}"\n'
+            f'local f = io.open("{body_file.resolve()}", "rb")\nwrk.body = f:read("*all")\nf:close()\n')
     # One load thread: on a 2-core machine a second one only takes CPU from the server.
     cpu_before = cpu_seconds(pid)
     out = subprocess.run(["wrk", "-t1", f"-c{conns}", f"-d{seconds}s", "--latency",

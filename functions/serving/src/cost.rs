@@ -14,7 +14,8 @@ use crate::image_input;
 /// Decoding, converting and resizing one pixel (PNG or JPEG, measured well under this).
 const PIXEL_COST: Duration = Duration::from_nanos(20);
 
-/// A base64 image longer than this is not peeked at; the request goes to the blocking pool.
+/// A base64 image (other than PNG, whose header comes first) longer than this is not decoded to
+/// find its size; the request goes to the blocking pool.
 const MAX_PEEKED_B64: usize = 64 * 1024;
 
 /// Estimated CPU time of running JSON `instances` on `served`: the model's measured batch-1
@@ -56,16 +57,16 @@ fn b64_pixels(instance: &Json) -> Option<u64> {
     };
     let mut pixels = 0u64;
     let mut add = |v: &Json| -> Option<()> {
-        let s = v.as_str()?;
-        if s.len() > MAX_PEEKED_B64 {
-            return None;
-        }
-        // Malformed base64 or a non-image fails fast on either path; count it as free.
-        let bytes = base64::engine::general_purpose::STANDARD
-            .decode(s.trim())
-            .or_else(|_| base64::engine::general_purpose::URL_SAFE.decode(s.trim()))
-            .unwrap_or_default();
-        pixels = pixels.saturating_add(image_input::declared_pixels(&bytes).unwrap_or(0));
+        let s = v.as_str()?.trim();
+        // A PNG declares its size in its first 24 bytes: 32 base64 characters.
+        let head = decode_b64(s.get(..32).unwrap_or(s));
+        let declared = match image_input::declared_pixels(&head) {
+            Some(p) => Some(p),
+            None if s.len() > MAX_PEEKED_B64 => return None,
+            None => image_input::declared_pixels(&decode_b64(s)),
+        };
+        // Malformed base64 or a non-image fails fast when run; count it as free.
+        pixels = pixels.saturating_add(declared.unwrap_or(0));
         Some(())
     };
     if let Some(b64) = map.get("b64") {
@@ -78,6 +79,13 @@ fn b64_pixels(instance: &Json) -> Option<u64> {
         }
     }
     Some(pixels)
+}
+
+fn decode_b64(s: &str) -> Vec<u8> {
+    base64::engine::general_purpose::STANDARD
+        .decode(s)
+        .or_else(|_| base64::engine::general_purpose::URL_SAFE.decode(s))
+        .unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -111,7 +119,10 @@ mod tests {
         let one = served.instance_cost;
         let numbers = vec![json!(vec![0.0; 784]), json!(vec![1.0; 784])];
         assert_eq!(instances(&served, &numbers), one * 2);
-        let images_cost = images(&served, &[Bytes::from(png(28, 28)), Bytes::from(png(100, 50))]);
+        let images_cost = images(
+            &served,
+            &[Bytes::from(png(28, 28)), Bytes::from(png(100, 50))],
+        );
         assert_eq!(images_cost, one * 2 + PIXEL_COST * (784 + 5000));
         let b64 = base64::engine::general_purpose::STANDARD.encode(png(28, 28));
         assert_eq!(
@@ -122,6 +133,14 @@ mod tests {
         assert_eq!(
             instances(&served, &[json!({ "x": { "b64": b64 } })]),
             one + PIXEL_COST * 784
+        );
+        // A large PNG is peeked at from its first bytes; other large data is not.
+        let big_png = base64::engine::general_purpose::STANDARD.encode(png(2000, 1000));
+        let mut long_png = big_png.clone();
+        long_png.push_str(&"A".repeat(MAX_PEEKED_B64));
+        assert_eq!(
+            instances(&served, &[json!({ "b64": long_png })]),
+            one + PIXEL_COST * 2_000_000
         );
         let huge = "A".repeat(MAX_PEEKED_B64 + 4);
         assert_eq!(instances(&served, &[json!({ "b64": huge })]), Duration::MAX);
