@@ -159,7 +159,7 @@ pub fn quantize_value(x: f32, scale: f32, zero_point: i32, min: i32, max: i32) -
 #[inline]
 pub fn round_half_away(x: f32) -> f32 {
     // From 2^23 on every f32 is an integer; NaN and infinities pass through unchanged.
-    if !(x.abs() < 8_388_608.0) {
+    if x.is_nan() || x.abs() >= 8_388_608.0 {
         return x;
     }
     let t = x as i32 as f32; // truncation toward zero, exact in this range
