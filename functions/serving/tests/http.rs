@@ -172,14 +172,7 @@ async fn linnerud_answers_match_the_model_on_every_protocol() {
         .flat_map(|r| r.as_array().unwrap().iter().map(|v| v.as_f64().unwrap()))
         .collect();
     let input_name = {
-        let meta: Json = client
-            .get(format!("{base}/v2/models/linnerud"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let meta: Json = get_json(&client, &format!("{base}/v2/models/linnerud")).await;
         assert_eq!(meta["platform"], "tflite");
         assert_eq!(meta["inputs"][0]["shape"], json!([-1, 3]));
         meta["inputs"][0]["name"].as_str().unwrap().to_string()
@@ -412,14 +405,7 @@ async fn kserve_binary_tensors_in_and_out() {
 async fn every_documented_path_is_served() {
     let base = common::start().await;
     let client = reqwest::Client::new();
-    let doc: Json = client
-        .get(format!("{base}/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc: Json = get_json(&client, &format!("{base}/openapi.json")).await;
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
     assert!(
         doc["components"]["schemas"]["PredictResponse"]["properties"]
@@ -453,4 +439,9 @@ async fn every_documented_path_is_served() {
             );
         }
     }
+}
+
+/// GET `url` and parse the JSON answer.
+async fn get_json(client: &reqwest::Client, url: &str) -> Json {
+    client.get(url).send().await.unwrap().json().await.unwrap()
 }
