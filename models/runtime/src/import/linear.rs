@@ -124,14 +124,13 @@ fn requantize(
         .map(|c| FixedMultiplier::from_real(xs * wq.scale_at(c) as f64 / yq.scale0() as f64))
         .collect::<Vec<_>>();
     let (min, max) = act_range_q(act, &yq, info.dtype)?;
-    let op = Requantize {
+    let op = Requantize::new(
         multipliers,
         bias,
-        zero_point: yq.zp0(),
-        min,
-        max,
-        out: info.dtype.datum_type(),
-    };
+        yq.zp0(),
+        (min, max),
+        info.dtype.datum_type(),
+    );
     let outlet = imp.wire1("requantize", op, &[acc])?;
     Ok(Value {
         outlet,
