@@ -7,7 +7,52 @@ use crate::error::{ModelError, Result};
 use crate::quant::QuantParams;
 
 /// Verifies `bytes` as a TFLite model and returns its root table.
-pub fn parse(bytes: &[u8]) -> Result<tflite::Model<'_>> {
+///
+/// Some old converters (TOCO) aligned 8-byte fields relative to the end of a buffer whose length
+/// is not a multiple of 8, which leaves every one of them 4 bytes off from the start; LiteRT
+/// loads such files without verifying them. When verification fails on alignment alone, the
+/// data after the file identifier is shifted by 4 bytes into `scratch` (relative offsets are
+/// unchanged; the root offset grows by 4) and verified again; only a copy that verifies is used.
+pub fn parse<'a>(bytes: &'a [u8], scratch: &'a mut Vec<u8>) -> Result<tflite::Model<'a>> {
+    match verify(bytes) {
+        Err(flatbuffers::InvalidFlatbuffer::Unaligned { .. }) if bytes.len() >= 8 => {
+            let root = u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
+            scratch.clear();
+            scratch.reserve(bytes.len() + 4);
+            scratch.extend_from_slice(&root.saturating_add(4).to_le_bytes());
+            scratch.extend_from_slice(&bytes[4..8]);
+            scratch.extend_from_slice(&[0; 4]);
+            scratch.extend_from_slice(&bytes[8..]);
+            let shifted: &'a [u8] = scratch;
+            match verify(shifted) {
+                Ok(model) => {
+                    tracing::debug!("model realigned: its 8-byte fields were 4 bytes off");
+                    Ok(model)
+                }
+                Err(_) => verify(bytes).map_err(corrupt),
+            }
+        }
+        other => other.map_err(corrupt),
+    }
+}
+
+fn corrupt(e: flatbuffers::InvalidFlatbuffer) -> ModelError {
+    ModelError::InvalidModel(format!("corrupt or truncated flatbuffer: {e}"))
+}
+
+/// The flatbuffer verifier, with limits sized for real models.
+fn verify(bytes: &[u8]) -> std::result::Result<tflite::Model<'_>, flatbuffers::InvalidFlatbuffer> {
+    // Real models have many tables; the default limits are for small messages.
+    let opts = flatbuffers::VerifierOptions {
+        max_tables: 1 << 26,
+        max_apparent_size: 1 << 34,
+        ..Default::default()
+    };
+    tflite::root_as_model_with_opts(&opts, bytes)
+}
+
+/// Rejects what is plainly not a TFLite file, with a message that says why.
+pub fn check_header(bytes: &[u8]) -> Result<()> {
     if bytes.is_empty() {
         return Err(ModelError::InvalidModel("the file is empty".into()));
     }
@@ -23,14 +68,7 @@ pub fn parse(bytes: &[u8]) -> Result<tflite::Model<'_>> {
             String::from_utf8_lossy(&bytes[4..8])
         )));
     }
-    // Real models have many tables; the default limits are for small messages.
-    let opts = flatbuffers::VerifierOptions {
-        max_tables: 1 << 26,
-        max_apparent_size: 1 << 34,
-        ..Default::default()
-    };
-    tflite::root_as_model_with_opts(&opts, bytes)
-        .map_err(|e| ModelError::InvalidModel(format!("corrupt or truncated flatbuffer: {e}")))
+    Ok(())
 }
 
 /// What the flatbuffer declares about one tensor.

@@ -62,7 +62,9 @@ impl LoadedModel {
     /// Parses, imports and optimizes a `.tflite` file held in memory.
     pub fn load(bytes: &[u8]) -> Result<Self> {
         let sha256 = hex(&Sha256::digest(bytes));
-        let root = flat::parse(bytes)?;
+        flat::check_header(bytes)?;
+        let mut realigned = Vec::new();
+        let root = flat::parse(bytes, &mut realigned)?;
         let description = root.description().unwrap_or("").to_string();
         let schema_version = root.version();
         if root.subgraphs().map(|s| s.len()).unwrap_or(0) > 1 {

@@ -7,11 +7,11 @@ use tract_core::ops::math;
 use tract_core::ops::nn::{DataFormat, Reduce, Reducer, Softmax, SoftmaxKind};
 use tract_tflite::tflite::{ActivationFunctionType as Act, BuiltinOperator as B, Padding};
 
-use super::arith::{finish_float, scalar_like, to_float};
+use super::arith::{act_range_q, finish_float, scalar_like, to_float};
 use super::layout::axis_of;
 use super::{invalid, unsupported, Importer, OpCx, OpResult, Value};
 use crate::dtype::ElementType;
-use crate::kernels::{ResizeKind, ResizeNhwc};
+use crate::kernels::{Lut8, ResizeKind, ResizeNhwc};
 
 /// MAX_POOL_2D and AVERAGE_POOL_2D on NHWC input.
 pub(crate) fn pool(imp: &mut Importer, cx: &OpCx, op: B) -> OpResult<Vec<Value>> {
@@ -44,6 +44,12 @@ pub(crate) fn pool(imp: &mut Importer, cx: &OpCx, op: B) -> OpResult<Vec<Value>>
         input_channels: c,
         output_channels: c,
     };
+    let act = o.fused_activation_function();
+    if op == B::MAX_POOL_2D {
+        if let Some(v) = int_max_pool(imp, cx, &x, &pool_spec, act)? {
+            return Ok(vec![v]);
+        }
+    }
     let xf = to_float(imp, &x)?;
     let y = if op == B::MAX_POOL_2D {
         imp.wire1(
@@ -65,12 +71,48 @@ pub(crate) fn pool(imp: &mut Importer, cx: &OpCx, op: B) -> OpResult<Vec<Value>>
             &[xf],
         )?
     };
-    Ok(vec![finish_float(
-        imp,
-        cx,
-        y,
-        o.fused_activation_function(),
-    )?])
+    Ok(vec![finish_float(imp, cx, y, act)?])
+}
+
+/// MAX_POOL_2D on 8-bit quantized input whose output has the input's own parameters (what
+/// TFLite's converters produce): max commutes with the affine map, so the pool runs on the
+/// integers and only the fused activation's clamp remains, as a lookup table. `None` when the
+/// parameters differ (the float path handles that).
+fn int_max_pool(
+    imp: &mut Importer,
+    cx: &OpCx,
+    x: &Value,
+    pool_spec: &PoolSpec,
+    act: Act,
+) -> OpResult<Option<Value>> {
+    let info = imp.out_info(cx, 0)?;
+    let (Some(qi), Some(qo)) = (&x.quant, &info.quant) else {
+        return Ok(None);
+    };
+    let same = qi.scale.len() == 1
+        && qo.scale.len() == 1
+        && qi.scale0() == qo.scale0()
+        && qi.zp0() == qo.zp0();
+    if !same || info.dtype != x.dtype || !matches!(x.dtype, ElementType::I8 | ElementType::U8) {
+        return Ok(None);
+    }
+    let pool = MaxPool {
+        pool_spec: pool_spec.clone(),
+        with_index_outputs: None,
+    };
+    let mut outlet = imp.wire1("max_pool", pool, &[x.outlet])?;
+    let (lo, hi) = act_range_q(act, qo, info.dtype)?;
+    if Some((lo, hi)) != info.dtype.int_range() {
+        let dt = info.dtype.datum_type();
+        let clamp = Lut8::build(dt, dt, |q| q.clamp(lo, hi))?;
+        outlet = imp.wire1("activation", clamp, &[outlet])?;
+    }
+    Ok(Some(Value {
+        outlet,
+        dtype: info.dtype,
+        quant: Some(qo.clone()),
+        known: None,
+    }))
 }
 
 /// SOFTMAX (with beta) and LOG_SOFTMAX over the last axis.
