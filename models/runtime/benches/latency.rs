@@ -54,6 +54,7 @@ fn main() {
     )
     .unwrap();
     let models = [
+        "fetched/MNISTnet_uint8_quant.tflite",
         "fetched/MNISTnet_v2_uint8_quant.tflite",
         "exported/mlp_int8_io.tflite",
         "exported/mlp_float32.tflite",

@@ -11,7 +11,7 @@ use super::arith::{act_range_q, finish_float, scalar_like, to_float};
 use super::layout::axis_of;
 use super::{invalid, unsupported, Importer, OpCx, OpResult, Value};
 use crate::dtype::ElementType;
-use crate::kernels::{Lut8, ResizeKind, ResizeNhwc};
+use crate::kernels::{IntAvgPool, Lut8, ResizeKind, ResizeNhwc};
 
 /// MAX_POOL_2D and AVERAGE_POOL_2D on NHWC input.
 pub(crate) fn pool(imp: &mut Importer, cx: &OpCx, op: B) -> OpResult<Vec<Value>> {
@@ -45,10 +45,8 @@ pub(crate) fn pool(imp: &mut Importer, cx: &OpCx, op: B) -> OpResult<Vec<Value>>
         output_channels: c,
     };
     let act = o.fused_activation_function();
-    if op == B::MAX_POOL_2D {
-        if let Some(v) = int_max_pool(imp, cx, &x, &pool_spec, act)? {
-            return Ok(vec![v]);
-        }
+    if let Some(v) = int_pool(imp, cx, &x, &pool_spec, op, act)? {
+        return Ok(vec![v]);
     }
     let xf = to_float(imp, &x)?;
     let y = if op == B::MAX_POOL_2D {
@@ -74,15 +72,17 @@ pub(crate) fn pool(imp: &mut Importer, cx: &OpCx, op: B) -> OpResult<Vec<Value>>
     Ok(vec![finish_float(imp, cx, y, act)?])
 }
 
-/// MAX_POOL_2D on 8-bit quantized input whose output has the input's own parameters (what
-/// TFLite's converters produce): max commutes with the affine map, so the pool runs on the
-/// integers and only the fused activation's clamp remains, as a lookup table. `None` when the
+/// Pools on 8-bit quantized input whose output has the input's own parameters (what TFLite's
+/// converters produce) run on the integers as LiteRT's integer kernels do. MAX_POOL_2D: max
+/// commutes with the affine map, so only the fused activation's clamp remains (a lookup table).
+/// AVERAGE_POOL_2D: int32 window sums with LiteRT's rounding division. `None` when the
 /// parameters differ (the float path handles that).
-fn int_max_pool(
+fn int_pool(
     imp: &mut Importer,
     cx: &OpCx,
     x: &Value,
     pool_spec: &PoolSpec,
+    op: B,
     act: Act,
 ) -> OpResult<Option<Value>> {
     let info = imp.out_info(cx, 0)?;
@@ -96,17 +96,30 @@ fn int_max_pool(
     if !same || info.dtype != x.dtype || !matches!(x.dtype, ElementType::I8 | ElementType::U8) {
         return Ok(None);
     }
-    let pool = MaxPool {
-        pool_spec: pool_spec.clone(),
-        with_index_outputs: None,
-    };
-    let mut outlet = imp.wire1("max_pool", pool, &[x.outlet])?;
     let (lo, hi) = act_range_q(act, qo, info.dtype)?;
-    if Some((lo, hi)) != info.dtype.int_range() {
-        let dt = info.dtype.datum_type();
-        let clamp = Lut8::build(dt, dt, |q| q.clamp(lo, hi))?;
-        outlet = imp.wire1("activation", clamp, &[outlet])?;
-    }
+    let outlet = if op == B::MAX_POOL_2D {
+        let pool = MaxPool {
+            pool_spec: pool_spec.clone(),
+            with_index_outputs: None,
+        };
+        let mut outlet = imp.wire1("max_pool", pool, &[x.outlet])?;
+        if Some((lo, hi)) != info.dtype.int_range() {
+            let dt = info.dtype.datum_type();
+            let clamp = Lut8::build(dt, dt, |q| q.clamp(lo, hi))?;
+            outlet = imp.wire1("activation", clamp, &[outlet])?;
+        }
+        outlet
+    } else {
+        let strides = pool_spec.strides.clone().unwrap_or_else(|| tvec![1, 1]);
+        let pool = IntAvgPool {
+            kernel: [pool_spec.kernel_shape[0], pool_spec.kernel_shape[1]],
+            strides: [strides[0], strides[1]],
+            same: matches!(pool_spec.padding, PaddingSpec::SameUpper),
+            min: lo,
+            max: hi,
+        };
+        imp.wire1("avg_pool", pool, &[x.outlet])?
+    };
     Ok(Some(Value {
         outlet,
         dtype: info.dtype,

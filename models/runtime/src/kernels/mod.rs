@@ -1,12 +1,15 @@
 //! Small tract-core operators for the integer semantics tract does not have: LiteRT's fixed-point
-//! requantization, affine (de)quantization, 8-bit lookup tables and TFLite-style image resizing.
+//! requantization, affine (de)quantization, 8-bit lookup tables, integer average pooling and
+//! TFLite-style image resizing.
 
+mod avg_pool;
 mod lut;
 mod quantize;
 mod requantize;
 mod resize;
 mod row_quantize;
 
+pub use avg_pool::IntAvgPool;
 pub use lut::Lut8;
 pub use quantize::{DequantizeLinear, QuantizeLinear};
 pub use requantize::Requantize;

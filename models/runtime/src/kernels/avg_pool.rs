@@ -1,0 +1,190 @@
+//! LiteRT's integer AVERAGE_POOL_2D on NHWC 8-bit tensors: int32 sums over the window clipped to
+//! the input, divided by the clipped count with rounding half away from zero, clamped to the
+//! fused activation. Exact where a float round trip can be off by one step on ties.
+
+use tract_core::internal::*;
+
+use super::{slice_of, tensor_with, with_int, Int};
+
+/// Integer average pool; input and output share their quantization parameters.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct IntAvgPool {
+    /// Window height and width.
+    pub kernel: [usize; 2],
+    /// Strides along height and width.
+    pub strides: [usize; 2],
+    /// TFLite SAME padding (otherwise VALID).
+    pub same: bool,
+    /// Clamp range of the fused activation (quantized domain).
+    pub min: i32,
+    /// Upper clamp bound.
+    pub max: i32,
+}
+
+/// Output size and leading padding along one axis, as TFLite computes them.
+fn geometry(input: usize, kernel: usize, stride: usize, same: bool) -> (usize, usize) {
+    let stride = stride.max(1);
+    if same {
+        let out = input.div_ceil(stride);
+        let total = ((out.saturating_sub(1)) * stride + kernel).saturating_sub(input);
+        (out, total / 2)
+    } else {
+        (input.saturating_sub(kernel) / stride + 1, 0)
+    }
+}
+
+impl IntAvgPool {
+    fn pool<T: Int>(&self, x: &[T], shape: &[usize], out: &mut [T]) {
+        let (n, h, w, c) = (shape[0], shape[1], shape[2], shape[3]);
+        let (oh, pad_h) = geometry(h, self.kernel[0], self.strides[0], self.same);
+        let (ow, pad_w) = geometry(w, self.kernel[1], self.strides[1], self.same);
+        let mut acc = vec![0i32; c];
+        for b in 0..n {
+            for oy in 0..oh {
+                let y0 = (oy * self.strides[0]) as isize - pad_h as isize;
+                let ys =
+                    y0.max(0) as usize..((y0 + self.kernel[0] as isize).max(0) as usize).min(h);
+                for ox in 0..ow {
+                    let x0 = (ox * self.strides[1]) as isize - pad_w as isize;
+                    let xs =
+                        x0.max(0) as usize..((x0 + self.kernel[1] as isize).max(0) as usize).min(w);
+                    acc.fill(0);
+                    let count = (ys.len() * xs.len()) as i32;
+                    for y in ys.clone() {
+                        let row = ((b * h + y) * w) * c;
+                        for xx in xs.clone() {
+                            let pixel = &x[row + xx * c..row + (xx + 1) * c];
+                            for (a, &v) in acc.iter_mut().zip(pixel) {
+                                *a += v.to_i32();
+                            }
+                        }
+                    }
+                    let o = ((b * oh + oy) * ow + ox) * c;
+                    for (dst, &a) in out[o..o + c].iter_mut().zip(&acc) {
+                        let avg = if count == 0 {
+                            0
+                        } else if a > 0 {
+                            (a + count / 2) / count
+                        } else {
+                            (a - count / 2) / count
+                        };
+                        *dst = T::from_i32(avg.clamp(self.min, self.max));
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl Op for IntAvgPool {
+    fn name(&self) -> StaticName {
+        "LitehouseIntAvgPool".into()
+    }
+    fn info(&self) -> TractResult<Vec<String>> {
+        Ok(vec![format!(
+            "kernel {:?} strides {:?} {}",
+            self.kernel,
+            self.strides,
+            if self.same { "SAME" } else { "VALID" }
+        )])
+    }
+    op_as_typed_op!();
+}
+
+impl EvalOp for IntAvgPool {
+    op_out_of_plan!();
+
+    fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
+        let input = args_1!(inputs);
+        let shape = input.shape();
+        ensure!(shape.len() == 4, "IntAvgPool expects NHWC, got {shape:?}");
+        let (oh, _) = geometry(shape[1], self.kernel[0], self.strides[0], self.same);
+        let (ow, _) = geometry(shape[2], self.kernel[1], self.strides[1], self.same);
+        let out_shape = [shape[0], oh, ow, shape[3]];
+        let dt = input.datum_type();
+        let out = with_int!(dt, T => {
+            let x = slice_of::<T>(&input)?;
+            tensor_with::<T>(dt, &out_shape, |o| self.pool(x, shape, o))?
+        });
+        Ok(tvec!(out.into_tvalue()))
+    }
+}
+
+impl TypedOp for IntAvgPool {
+    fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
+        let s = &inputs[0].shape;
+        ensure!(
+            s.rank() == 4,
+            "IntAvgPool expects NHWC, got rank {}",
+            s.rank()
+        );
+        let (h, w) = (s[1].to_usize()?, s[2].to_usize()?);
+        let (oh, _) = geometry(h, self.kernel[0], self.strides[0], self.same);
+        let (ow, _) = geometry(w, self.kernel[1], self.strides[1], self.same);
+        let shape: TVec<TDim> = tvec![s[0].clone(), oh.to_dim(), ow.to_dim(), s[3].clone()];
+        Ok(tvec!(inputs[0].datum_type.fact(shape)))
+    }
+    as_op!();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Against a direct transcription of LiteRT's reference loop, on SAME and VALID geometries
+    /// with ties in both signs.
+    #[test]
+    fn matches_the_reference_loop() {
+        let (n, h, w, c) = (2usize, 7usize, 6usize, 3usize);
+        let x: Vec<i8> = (0..n * h * w * c)
+            .map(|i| ((i * 37 + i / 5) % 256) as i32 - 128)
+            .map(|v| v as i8)
+            .collect();
+        for &(kernel, strides, same) in &[
+            ([2, 2], [2, 2], false),
+            ([3, 3], [1, 1], true),
+            ([3, 2], [2, 1], true),
+            ([7, 6], [1, 1], false),
+        ] {
+            let op = IntAvgPool {
+                kernel,
+                strides,
+                same,
+                min: -100,
+                max: 127,
+            };
+            let (oh, ph) = geometry(h, kernel[0], strides[0], same);
+            let (ow, pw) = geometry(w, kernel[1], strides[1], same);
+            let mut got = vec![0i8; n * oh * ow * c];
+            op.pool(&x, &[n, h, w, c], &mut got);
+            for b in 0..n {
+                for oy in 0..oh {
+                    for ox in 0..ow {
+                        for ch in 0..c {
+                            let (mut acc, mut count) = (0i32, 0i32);
+                            for fy in 0..kernel[0] {
+                                for fx in 0..kernel[1] {
+                                    let y = (oy * strides[0] + fy) as isize - ph as isize;
+                                    let xx = (ox * strides[1] + fx) as isize - pw as isize;
+                                    if y >= 0 && xx >= 0 && (y as usize) < h && (xx as usize) < w {
+                                        let i = ((b * h + y as usize) * w + xx as usize) * c + ch;
+                                        acc += x[i] as i32;
+                                        count += 1;
+                                    }
+                                }
+                            }
+                            let want = if acc > 0 {
+                                (acc + count / 2) / count
+                            } else {
+                                (acc - count / 2) / count
+                            }
+                            .clamp(-100, 127);
+                            let g = got[((b * oh + oy) * ow + ox) * c + ch] as i32;
+                            assert_eq!(g, want, "{kernel:?} {strides:?} same={same}");
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
