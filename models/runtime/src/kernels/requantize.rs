@@ -196,35 +196,20 @@ trait Acc: Datum + Copy {
     fn to_i64(self) -> i64;
 }
 
-impl Acc for f32 {
-    #[inline(always)]
-    fn to_f32(self) -> f32 {
-        self
-    }
-    fn to_i64(self) -> i64 {
-        self as i64
-    }
+macro_rules! impl_acc {
+    ($($t:ty),*) => {$(
+        impl Acc for $t {
+            #[inline(always)]
+            fn to_f32(self) -> f32 {
+                self as f32
+            }
+            fn to_i64(self) -> i64 {
+                self as i64
+            }
+        }
+    )*};
 }
-
-impl Acc for f64 {
-    #[inline(always)]
-    fn to_f32(self) -> f32 {
-        self as f32
-    }
-    fn to_i64(self) -> i64 {
-        self as i64
-    }
-}
-
-impl Acc for i32 {
-    #[inline(always)]
-    fn to_f32(self) -> f32 {
-        self as f32
-    }
-    fn to_i64(self) -> i64 {
-        self as i64
-    }
-}
+impl_acc!(f32, f64, i32);
 
 /// Per-op constants of the row kernel.
 struct RowConsts {
@@ -267,29 +252,24 @@ fn estimate_row_dispatch<A: Acc, O: Int>(
     estimate_row(a, plan, k, out, unsure)
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-fn estimate_row_avx512<A: Acc, O: Int>(
-    a: &[A],
-    plan: &Plan,
-    k: &RowConsts,
-    out: &mut [O],
-    unsure: &mut [u8],
-) {
-    estimate_row(a, plan, k, out, unsure)
+/// `estimate_row` compiled with extra target features (the caller checks the CPU has them).
+macro_rules! estimate_row_with {
+    ($name:ident, $feature:literal) => {
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = $feature)]
+        fn $name<A: Acc, O: Int>(
+            a: &[A],
+            plan: &Plan,
+            k: &RowConsts,
+            out: &mut [O],
+            unsure: &mut [u8],
+        ) {
+            estimate_row(a, plan, k, out, unsure)
+        }
+    };
 }
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-fn estimate_row_avx2<A: Acc, O: Int>(
-    a: &[A],
-    plan: &Plan,
-    k: &RowConsts,
-    out: &mut [O],
-    unsure: &mut [u8],
-) {
-    estimate_row(a, plan, k, out, unsure)
-}
+estimate_row_with!(estimate_row_avx512, "avx512f");
+estimate_row_with!(estimate_row_avx2, "avx2");
 
 /// The vectorized estimate of one row: quantized values into `out`, 1 in `unsure` where the
 /// estimate cannot decide (or the accumulator is beyond f32's exact integers).
