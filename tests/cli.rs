@@ -5,9 +5,8 @@
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-fn litehouse() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_litehouse"))
-}
+mod common;
+use common::litehouse;
 
 /// Runs `predict` on the tabular model with `body` on stdin.
 fn predict_stdin(body: &[u8]) -> std::process::Output {
@@ -88,26 +87,10 @@ fn inspect_refuses_a_non_model() {
 #[cfg(unix)]
 #[test]
 fn serve_answers_over_http_and_drains_on_sigterm() {
-    use std::io::{BufRead, BufReader, Read};
+    use std::io::Read;
     use std::net::TcpStream;
 
-    let mut child = litehouse()
-        .args(["serve", "--models", "models/catalog", "--port", "0"])
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let addr = loop {
-        let line = lines
-            .next()
-            .expect("serve exited before listening")
-            .unwrap();
-        if let Some(rest) = line.split("on http://").nth(1) {
-            break rest.split_whitespace().next().unwrap().to_string();
-        }
-    };
-    // Keep draining stderr so the server never blocks on a full pipe.
-    std::thread::spawn(move || lines.for_each(drop));
+    let (mut child, addr) = common::spawn_serve("models/catalog");
     let body = r#"{"instances": [[5, 162, 60]]}"#;
     let mut stream = TcpStream::connect(&addr).unwrap();
     write!(

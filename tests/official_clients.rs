@@ -8,8 +8,9 @@
 
 #![allow(clippy::unwrap_used)] // test harness over trusted fixtures
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+mod common;
+
+use std::process::Command;
 
 const DIGITS: &str = "models/runtime/testdata/fetched/mnist10.bin";
 
@@ -33,23 +34,9 @@ fn official_clients_get_right_answers_and_typed_errors() {
         eprintln!("skipped: set LITEHOUSE_CLIENTS_PYTHON (infra/scripts/clients-venv.sh)");
         return;
     };
-    let mut child = Command::new(env!("CARGO_BIN_EXE_litehouse"))
-        .args(["serve", "--models", "models/catalog", "--port", "0"])
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let (child, addr) = common::spawn_serve("models/catalog");
     let server = Server(child);
-    let base = loop {
-        let line = lines
-            .next()
-            .expect("serve exited before listening")
-            .unwrap();
-        if let Some(rest) = line.split("on http://").nth(1) {
-            break format!("http://{}", rest.split_whitespace().next().unwrap());
-        }
-    };
-    std::thread::spawn(move || lines.for_each(drop));
+    let base = format!("http://{addr}");
 
     let out = Command::new(&python)
         .args(["tests/clients/official_clients.py", &base, DIGITS])

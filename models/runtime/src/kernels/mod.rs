@@ -110,3 +110,14 @@ pub(crate) fn tensor_with<T: Datum>(
     }
     Ok(out)
 }
+
+/// A small deterministic xorshift generator for the kernels' randomized tests.
+#[cfg(test)]
+pub(crate) fn test_rng(mut seed: u64) -> impl FnMut() -> u64 {
+    move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    }
+}

@@ -175,13 +175,7 @@ mod tests {
     /// one ulp either side of them, NaN, infinities, huge values, 8- and 16-bit ranges.
     #[test]
     fn quantize_slice_matches_quantize_value() {
-        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = move || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
+        let mut next = super::super::test_rng(0x9e37_79b9_7f4a_7c15u64);
         let mut x = vec![
             0.0f32,
             -0.0,

@@ -372,13 +372,7 @@ mod tests {
     /// accumulators near and beyond the estimate's limits.
     #[test]
     fn estimate_matches_fixed_point() {
-        let mut seed = 0x2545_f491_4f6c_dd1du64;
-        let mut next = move || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
+        let mut next = super::super::test_rng(0x2545_f491_4f6c_dd1du64);
         let mut checked = 0usize;
         for round in 0..400 {
             let channels = 1 + (next() % 40) as usize;

@@ -1,0 +1,33 @@
+//! Helpers shared by the end-to-end tests of the `litehouse` binary.
+
+#![allow(dead_code, clippy::unwrap_used)] // each test binary uses part of this; trusted fixtures
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+/// The `litehouse` binary under test.
+pub fn litehouse() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_litehouse"))
+}
+
+/// Starts `litehouse serve --models DIR` on an ephemeral port and returns the child and the
+/// `host:port` it announced. Its stderr keeps being drained so it never blocks on a full pipe.
+pub fn spawn_serve(models: &str) -> (Child, String) {
+    let mut child = litehouse()
+        .args(["serve", "--models", models, "--port", "0"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let addr = loop {
+        let line = lines
+            .next()
+            .expect("serve exited before listening")
+            .unwrap();
+        if let Some(rest) = line.split("on http://").nth(1) {
+            break rest.split_whitespace().next().unwrap().to_string();
+        }
+    };
+    std::thread::spawn(move || lines.for_each(drop));
+    (child, addr)
+}
