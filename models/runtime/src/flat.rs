@@ -14,6 +14,7 @@ use crate::quant::QuantParams;
 /// data after the file identifier is shifted by 4 bytes into `scratch` (relative offsets are
 /// unchanged; the root offset grows by 4) and verified again; only a copy that verifies is used.
 pub fn parse<'a>(bytes: &'a [u8], scratch: &'a mut Vec<u8>) -> Result<tflite::Model<'a>> {
+    check_header(bytes)?;
     match verify(bytes) {
         Err(flatbuffers::InvalidFlatbuffer::Unaligned { .. }) if bytes.len() >= 8 => {
             let root = u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
@@ -52,7 +53,7 @@ fn verify(bytes: &[u8]) -> std::result::Result<tflite::Model<'_>, flatbuffers::I
 }
 
 /// Rejects what is plainly not a TFLite file, with a message that says why.
-pub fn check_header(bytes: &[u8]) -> Result<()> {
+fn check_header(bytes: &[u8]) -> Result<()> {
     if bytes.is_empty() {
         return Err(ModelError::InvalidModel("the file is empty".into()));
     }

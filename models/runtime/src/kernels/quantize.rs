@@ -2,7 +2,7 @@
 
 use tract_core::internal::*;
 
-use super::{slice_of, tensor_with, with_int, Int};
+use super::{slice_of, tensor_with, with_int, Int, ROUNDER, ROUNDER_BITS};
 use crate::quant::quantize_value;
 
 /// f32 -> integer: `clamp(round(x / scale) + zp, min, max)`.
@@ -52,10 +52,6 @@ impl EvalOp for QuantizeLinear {
 
 /// Largest |value| the vectorized path handles: beyond it every result is a clamp bound.
 const LIMIT: f32 = (1u32 << 20) as f32;
-/// 1.5 * 2^23: adding and subtracting it rounds an f32 below 2^22 to the nearest integer.
-const ROUNDER: f32 = 12_582_912.0;
-/// Bits of `ROUNDER`; see `kernels::requantize`.
-const ROUNDER_BITS: i32 = 0x4B40_0000;
 
 /// `quantize_value` over a slice, bit-identical to it, written so the loop vectorizes (no libm
 /// call, no branches). Ranges wider than 16 bits take the scalar path.

@@ -3,7 +3,7 @@
 
 use tract_core::internal::*;
 
-use super::{slice_of, tensor_with, with_int, Int};
+use super::{slice_of, tensor_with, with_int, Int, ROUNDER, ROUNDER_BITS};
 use crate::quant::FixedMultiplier;
 
 /// `out = clamp(MultiplyByQuantizedMultiplier(acc + bias[c], m[c]) + zp, min, max)`, with `c` the
@@ -43,9 +43,6 @@ impl std::fmt::Debug for CachedPlan {
 /// Accumulators at or above this magnitude skip the f32 estimate: below it `acc + bias` (with
 /// `|bias| < 2^23`) is an exact f32 integer.
 const F32_EXACT: f32 = (1u32 << 23) as f32;
-/// Adding and subtracting 1.5 * 2^23 rounds an f32 below 2^22 to the nearest integer with plain
-/// arithmetic, which vectorizes on every x86-64, unlike `f32::round`.
-const ROUNDER: f32 = 12_582_912.0;
 
 /// Per-channel constants of the f32 estimate, as slices the inner loop can vectorize over.
 #[derive(Default)]
@@ -61,10 +58,7 @@ struct Plan {
 
 /// Shortest row the kernel runs on (per-tensor parameters, or a few channels repeated): long
 /// enough to vectorize, short enough to stay in L1.
-const PER_TENSOR_ROW: usize = 256;
-/// Bit pattern of `ROUNDER`: an integral f32 `q` with `|q| < 2^22` has the bits `ROUNDER_BITS + q`
-/// after adding `ROUNDER`, a float-to-int conversion that vectorizes (Rust's saturating `as` does not).
-const ROUNDER_BITS: i32 = 0x4B40_0000;
+const MIN_ROW: usize = 256;
 
 impl Requantize {
     /// `multipliers` and `bias` hold one value per output channel (the last axis) or a single one
@@ -104,8 +98,8 @@ impl Requantize {
             shift: 0,
         };
         let distinct = self.channels().unwrap_or(1);
-        // Whole pixels of channels per row, repeated to at least `PER_TENSOR_ROW` values.
-        let width = distinct * (PER_TENSOR_ROW / distinct).max(1);
+        // Whole pixels of channels per row, repeated to at least `MIN_ROW` values.
+        let width = distinct * (MIN_ROW / distinct).max(1);
         // The estimate is off from the real product by at most 2^-22 of its magnitude (two f32
         // roundings), and the magnitude is at most the clamp range plus one after clamping.
         let reach = (self.min - self.zero_point)
