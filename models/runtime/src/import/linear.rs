@@ -18,7 +18,7 @@ use tract_tflite::tflite::{ActivationFunctionType as Act, Padding};
 use super::arith::{act_range_q, finish_float, float_activation, to_float};
 use super::{invalid, unsupported, Importer, OpCx, OpResult, Value};
 use crate::dtype::ElementType;
-use crate::kernels::{DequantizeLinear, Requantize, RowQuantize};
+use crate::kernels::{DequantizeLinear, DirectConv, Requantize, RowQuantize};
 use crate::quant::{FixedMultiplier, QuantParams};
 
 /// How the weights of a linear op are held.
@@ -68,6 +68,49 @@ fn exact_dt(bound: f64) -> DatumType {
     } else {
         f64::datum_type()
     }
+}
+
+/// The accumulator type of a direct integer convolution: f32 while every partial sum is an
+/// exact f32 integer, i32 while it fits, otherwise none (tract's f64 path takes it).
+fn direct_acc(bound: f64) -> Option<DatumType> {
+    if bound < (1u64 << 24) as f64 {
+        Some(f32::datum_type())
+    } else if bound < i32::MAX as f64 {
+        Some(i32::datum_type())
+    } else {
+        None
+    }
+}
+
+/// Values of a float constant (the float bias of a direct convolution), or `None` when the
+/// value is computed at run time.
+fn float_const(imp: &mut Importer, v: &Value) -> OpResult<Option<Vec<f32>>> {
+    let f = to_float(imp, v)?;
+    let Some(k) = imp.target.outlet_fact(f)?.konst.clone() else {
+        return Ok(None);
+    };
+    let k = k.cast_to::<f32>()?;
+    Ok(Some(k.to_plain_array_view::<f32>()?.iter().copied().collect()))
+}
+
+/// Float weights and start values (the bias) of a direct convolution, when both are constants.
+fn float_direct_parts(
+    imp: &mut Importer,
+    w: &Value,
+    bias: Option<&Value>,
+    ohwi: &[usize],
+) -> OpResult<Option<(Tensor, Vec<f32>)>> {
+    let Some(wf) = float_const(imp, w)? else {
+        return Ok(None);
+    };
+    let init = match bias {
+        Some(b) => match float_const(imp, b)? {
+            Some(v) if v.len() == ohwi[0] => v,
+            _ => return Ok(None),
+        },
+        None => vec![0.0; ohwi[0]],
+    };
+    Ok(Some((Tensor::from_shape(ohwi, &wf)?, init)))
 }
 
 /// `x - zp` as exact f32 (or f64) integers.
@@ -247,11 +290,18 @@ pub(crate) fn fully_connected(imp: &mut Importer, cx: &OpCx) -> OpResult<Vec<Val
     let mut results = match mode(&x, &w)? {
         Mode::Float => {
             let xf = to_float(imp, &x2v)?;
-            let wf = float_weights(imp, &w)?;
-            let mut y = imp.wire1("fc", einsum(f32::datum_type())?, &[xf, wf])?;
-            if let Some(b) = float_bias(imp, bias.as_ref(), 2)? {
-                y = imp.wire1("fc_bias", math::add(), &[y, b])?;
-            }
+            let direct = float_direct_parts(imp, &w, bias.as_ref(), &[m, 1, 1, k])?;
+            let y = if let Some((wt, init)) = direct {
+                let op = DirectConv::new(&wt, &init, f32::datum_type(), [1, 1], [1, 1], false, 0)?;
+                imp.wire1("fc", op, &[xf])?
+            } else {
+                let wf = float_weights(imp, &w)?;
+                let mut y = imp.wire1("fc", einsum(f32::datum_type())?, &[xf, wf])?;
+                if let Some(b) = float_bias(imp, bias.as_ref(), 2)? {
+                    y = imp.wire1("fc_bias", math::add(), &[y, b])?;
+                }
+                y
+            };
             let info = imp.out_info(cx, 0)?;
             if info.quant.is_some() {
                 vec![finish_float(imp, cx, y, act)?]
@@ -270,10 +320,17 @@ pub(crate) fn fully_connected(imp: &mut Importer, cx: &OpCx) -> OpResult<Vec<Val
                 .unwrap_or_else(|| QuantParams::per_tensor(1.0, 0));
             let wc = centered_weights(&wk, &wq)?;
             let x_zp = x.quant.as_ref().map(|q| q.zp0()).unwrap_or(0);
-            let dt = exact_dt(acc_bound(&wc, 0, x.dtype, x_zp)?);
-            let xf = centered_input(imp, &x2v, dt)?;
-            let wc = imp.konst_outlet("fc_weights", wc.cast_to_dt(dt)?.into_owned())?;
-            let acc = imp.wire1("fc", einsum(dt)?, &[xf, wc])?;
+            let bound = acc_bound(&wc, 0, x.dtype, x_zp)?;
+            let acc = if let Some(acc_dt) = direct_acc(bound) {
+                let wt = wc.into_shape(&[m, 1, 1, k])?;
+                let op = DirectConv::new(&wt, &vec![0.0; m], acc_dt, [1, 1], [1, 1], false, x_zp)?;
+                imp.wire1("fc", op, &[x2])?
+            } else {
+                let dt = exact_dt(bound);
+                let xf = centered_input(imp, &x2v, dt)?;
+                let wc = imp.konst_outlet("fc_weights", wc.cast_to_dt(dt)?.into_owned())?;
+                imp.wire1("fc", einsum(dt)?, &[xf, wc])?
+            };
             let b = int_bias(imp, bias.as_ref(), m)?;
             vec![requantize(imp, cx, acc, &x, &w, b, act)?]
         }
@@ -348,6 +405,22 @@ pub(crate) fn conv2d(imp: &mut Importer, cx: &OpCx, depthwise: bool) -> OpResult
     let ws = wk.shape().to_vec();
     if ws.len() != 4 {
         invalid!("weights must be rank 4, got {ws:?}")
+    }
+    if !depthwise && ws[3] == cin {
+        if let Some(values) = direct_conv2d(
+            imp,
+            cx,
+            &x,
+            &w,
+            &wk,
+            bias.as_ref(),
+            pad,
+            strides,
+            dilations,
+            act,
+        )? {
+            return Ok(values);
+        }
     }
     // Kernels go to tract as OIHW: [O, I / group, H, W]. Depthwise [1, H, W, O] is a grouped
     // convolution with one group per input channel; OHWI permutes directly.
@@ -455,6 +528,63 @@ pub(crate) fn conv2d(imp: &mut Importer, cx: &OpCx, depthwise: bool) -> OpResult
                 act,
             )
         }
+    }
+}
+
+/// A group-1 CONV_2D as a [`DirectConv`], for integer and float operands with constant weights
+/// (and, when float, a constant bias); `None` leaves it to tract's convolution.
+#[allow(clippy::too_many_arguments)]
+fn direct_conv2d(
+    imp: &mut Importer,
+    cx: &OpCx,
+    x: &Value,
+    w: &Value,
+    wk: &Tensor,
+    bias: Option<&Value>,
+    pad: Padding,
+    strides: [i32; 2],
+    dilations: [i32; 2],
+    act: Act,
+) -> OpResult<Option<Vec<Value>>> {
+    let same = matches!(padding(pad)?, PaddingSpec::SameUpper);
+    let strides = strides.map(|s| s.max(1) as usize);
+    let dilations = dilations.map(|d| d.max(1) as usize);
+    let cout = wk.shape()[0];
+    match mode(x, w)? {
+        Mode::Integer => {
+            let mut wq = w
+                .quant
+                .clone()
+                .unwrap_or_else(|| QuantParams::per_tensor(1.0, 0));
+            wq.axis = 0;
+            let wc = centered_weights(wk, &wq)?;
+            let x_zp = x.quant.as_ref().map(|q| q.zp0()).unwrap_or(0);
+            let Some(acc_dt) = direct_acc(acc_bound(&wc, 0, x.dtype, x_zp)?) else {
+                return Ok(None);
+            };
+            let op = DirectConv::new(
+                &wc,
+                &vec![0.0; cout],
+                acc_dt,
+                strides,
+                dilations,
+                same,
+                x_zp,
+            )?;
+            let acc = imp.wire1("conv", op, &[x.outlet])?;
+            let b = int_bias(imp, bias, cout)?;
+            Ok(Some(vec![requantize(imp, cx, acc, x, w, b, act)?]))
+        }
+        Mode::Float => {
+            let Some((wt, init)) = float_direct_parts(imp, w, bias, wk.shape())? else {
+                return Ok(None);
+            };
+            let xf = to_float(imp, x)?;
+            let op = DirectConv::new(&wt, &init, f32::datum_type(), strides, dilations, same, 0)?;
+            let y = imp.wire1("conv", op, &[xf])?;
+            Ok(Some(vec![finish_float(imp, cx, y, act)?]))
+        }
+        Mode::Hybrid => Ok(None),
     }
 }
 

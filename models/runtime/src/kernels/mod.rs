@@ -3,6 +3,7 @@
 //! TFLite-style image resizing.
 
 mod avg_pool;
+mod direct_conv;
 mod lut;
 mod quantize;
 mod requantize;
@@ -10,6 +11,7 @@ mod resize;
 mod row_quantize;
 
 pub use avg_pool::IntAvgPool;
+pub use direct_conv::DirectConv;
 pub use lut::Lut8;
 pub use quantize::{DequantizeLinear, QuantizeLinear};
 pub use requantize::Requantize;

@@ -1,0 +1,556 @@
+//! Direct NHWC convolution, and FULLY_CONNECTED as its 1x1 case, without an im2col buffer.
+//!
+//! The input is centered (integer inputs minus their zero point) into a zero-padded copy once;
+//! then each tile of output pixels by output channels accumulates straight from that copy: NHWC
+//! keeps every tap's input channels contiguous, so the tap offsets are the only indexing. The
+//! weights are packed at load time into panels of `NR` output channels.
+//!
+//! Accumulators are f32 or i32. For integer models the importer picks f32 only when every
+//! partial sum stays below 2^24, where f32 holds integers exactly and the order of additions
+//! cannot change the result; i32 otherwise. The multiply and add are not fused, so every
+//! vector width gives bit-identical results.
+
+use std::ops::{Add, Mul};
+
+use tract_core::internal::*;
+
+use super::{slice_of, with_int, Int};
+
+/// Output channels per weight panel: one AVX-512 register of f32, two AVX2 ones.
+const NR: usize = 16;
+/// Output pixels per tile: each weight load is used this many times.
+const MR: usize = 4;
+
+/// A direct convolution producing the raw accumulators (plus an initial per-channel value).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirectConv {
+    /// Window height and width.
+    pub kernel: [usize; 2],
+    /// Strides along height and width.
+    pub strides: [usize; 2],
+    /// Dilations along height and width.
+    pub dilations: [usize; 2],
+    /// TFLite SAME padding (otherwise VALID).
+    pub same: bool,
+    /// Zero point subtracted from integer inputs (0 for float inputs).
+    pub input_zero_point: i32,
+    cin: usize,
+    cout: usize,
+    /// `[cout / NR rounded up][kh * kw * cin][NR]`, zero beyond `cout`.
+    panels: Arc<Tensor>,
+    /// Accumulator start values, one per output channel (the float bias, or zeros).
+    init: Arc<Tensor>,
+}
+
+/// An accumulator element: f32 or i32.
+trait Mac: Datum + Copy + Default + Add<Output = Self> + Mul<Output = Self> {
+    /// Converts a centered input value (exact for the importer's choice of type).
+    fn from_i32(v: i32) -> Self;
+    /// Converts a float input value (only f32 accumulators take float inputs).
+    fn from_f32(v: f32) -> Self;
+}
+
+impl Mac for f32 {
+    #[inline(always)]
+    fn from_i32(v: i32) -> Self {
+        v as f32
+    }
+    #[inline(always)]
+    fn from_f32(v: f32) -> Self {
+        v
+    }
+}
+
+impl Mac for i32 {
+    #[inline(always)]
+    fn from_i32(v: i32) -> Self {
+        v
+    }
+    #[inline(always)]
+    fn from_f32(v: f32) -> Self {
+        v as i32
+    }
+}
+
+/// Output size and leading padding along one axis, as TFLite computes them.
+fn geometry(
+    input: usize,
+    kernel: usize,
+    stride: usize,
+    dilation: usize,
+    same: bool,
+) -> Option<(usize, usize)> {
+    let effective = (kernel - 1) * dilation + 1;
+    if same {
+        let out = input.div_ceil(stride);
+        let total = ((out.max(1) - 1) * stride + effective).saturating_sub(input);
+        Some((out, total / 2))
+    } else {
+        let out = input.checked_sub(effective)? / stride + 1;
+        Some((out, 0))
+    }
+}
+
+impl DirectConv {
+    /// Builds the op from OHWI weights `[cout, kh, kw, cin]` (already centered for integer
+    /// models) and per-channel start values; `acc` is f32 or i32.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        weights: &Tensor,
+        init: &[f32],
+        acc: DatumType,
+        strides: [usize; 2],
+        dilations: [usize; 2],
+        same: bool,
+        input_zero_point: i32,
+    ) -> TractResult<DirectConv> {
+        let s = weights.shape();
+        ensure!(s.len() == 4, "DirectConv weights must be OHWI, got {s:?}");
+        let (cout, kh, kw, cin) = (s[0], s[1], s[2], s[3]);
+        ensure!(
+            kh > 0 && kw > 0 && cin > 0,
+            "empty convolution window {s:?}"
+        );
+        ensure!(
+            init.len() == cout,
+            "{} start values for {cout} channels",
+            init.len()
+        );
+        let depth = kh * kw * cin;
+        let tiles = cout.div_ceil(NR);
+        let w = weights.cast_to::<f32>()?;
+        let w = slice_of::<f32>(&w)?;
+        let mut packed = vec![0f32; tiles * depth * NR];
+        for o in 0..cout {
+            let (t, j) = (o / NR, o % NR);
+            for k in 0..depth {
+                packed[(t * depth + k) * NR + j] = w[o * depth + k];
+            }
+        }
+        let panels = Tensor::from_shape(&[tiles, depth, NR], &packed)?
+            .cast_to_dt(acc)?
+            .into_owned();
+        let init = Tensor::from_shape(&[cout], init)?
+            .cast_to_dt(acc)?
+            .into_owned();
+        Ok(DirectConv {
+            kernel: [kh, kw],
+            strides: strides.map(|s| s.max(1)),
+            dilations: dilations.map(|d| d.max(1)),
+            same,
+            input_zero_point,
+            cin,
+            cout,
+            panels: Arc::new(panels),
+            init: Arc::new(init),
+        })
+    }
+
+    /// Output height and width with the leading paddings, or an error for a too-small input.
+    fn output_geometry(&self, h: usize, w: usize) -> TractResult<[(usize, usize); 2]> {
+        let mut out = [(0, 0); 2];
+        for (axis, size) in [h, w].into_iter().enumerate() {
+            out[axis] = geometry(
+                size,
+                self.kernel[axis],
+                self.strides[axis],
+                self.dilations[axis],
+                self.same,
+            )
+            .ok_or_else(|| {
+                format_err!(
+                    "input size {size} is smaller than the {} window (dilation {})",
+                    self.kernel[axis],
+                    self.dilations[axis]
+                )
+            })?;
+        }
+        Ok(out)
+    }
+
+    /// NHWC dimensions of an input of rank 4, or rank 2 (`[n, k]` read as `[n, 1, 1, k]`).
+    fn nhwc(shape: &[usize]) -> TractResult<[usize; 4]> {
+        match *shape {
+            [n, h, w, c] => Ok([n, h, w, c]),
+            [n, c] => Ok([n, 1, 1, c]),
+            _ => bail!("DirectConv expects NHWC or [rows, depth], got {shape:?}"),
+        }
+    }
+
+    fn run<A: Mac>(&self, input: &Tensor) -> TractResult<Tensor> {
+        let [n, h, w, c] = Self::nhwc(input.shape())?;
+        ensure!(
+            c == self.cin,
+            "input has {c} channels, weights expect {}",
+            self.cin
+        );
+        let [(oh, pad_h), (ow, pad_w)] = self.output_geometry(h, w)?;
+        // The padded extent covers every window, including SAME's trailing padding.
+        let ph = (h + pad_h)
+            .max((oh.max(1) - 1) * self.strides[0] + (self.kernel[0] - 1) * self.dilations[0] + 1);
+        let pw = (w + pad_w)
+            .max((ow.max(1) - 1) * self.strides[1] + (self.kernel[1] - 1) * self.dilations[1] + 1);
+        let mut xp = vec![A::default(); n * ph * pw * c];
+        let zp = self.input_zero_point;
+        let dt = input.datum_type();
+        if dt == f32::datum_type() {
+            pad_into(
+                slice_of::<f32>(input)?,
+                [n, h, w, c],
+                [ph, pw],
+                [pad_h, pad_w],
+                &mut xp,
+                A::from_f32,
+            );
+        } else {
+            with_int!(dt, T => {
+                let x = slice_of::<T>(input)?;
+                pad_into(x, [n, h, w, c], [ph, pw], [pad_h, pad_w], &mut xp, |v: T| A::from_i32(v.to_i32() - zp));
+            });
+        }
+        let mut bases = Vec::with_capacity(n * oh * ow);
+        for b in 0..n {
+            for oy in 0..oh {
+                for ox in 0..ow {
+                    bases.push(((b * ph + oy * self.strides[0]) * pw + ox * self.strides[1]) * c);
+                }
+            }
+        }
+        let mut taps = Vec::with_capacity(self.kernel[0] * self.kernel[1]);
+        for ky in 0..self.kernel[0] {
+            for kx in 0..self.kernel[1] {
+                taps.push((ky * self.dilations[0] * pw + kx * self.dilations[1]) * c);
+            }
+        }
+        let mut out = vec![A::default(); bases.len() * self.cout];
+        let job = Job {
+            xp: &xp,
+            bases: &bases,
+            taps: &taps,
+            cin: c,
+            cout: self.cout,
+            panels: slice_of::<A>(&self.panels)?,
+            init: slice_of::<A>(&self.init)?,
+        };
+        job.dispatch(&mut out);
+        let shape: TVec<usize> = if input.rank() == 2 {
+            tvec![n, self.cout]
+        } else {
+            tvec![n, oh, ow, self.cout]
+        };
+        Ok(Tensor::from_shape(&shape, &out)?)
+    }
+}
+
+/// Copies `x` into the zero-padded `xp`, converting each element.
+fn pad_into<T: Copy, A: Copy>(
+    x: &[T],
+    [n, h, w, c]: [usize; 4],
+    [ph, pw]: [usize; 2],
+    [top, left]: [usize; 2],
+    xp: &mut [A],
+    convert: impl Fn(T) -> A,
+) {
+    let row = w * c;
+    for b in 0..n {
+        for y in 0..h {
+            let src = &x[(b * h + y) * row..][..row];
+            let dst = &mut xp[((b * ph + y + top) * pw + left) * c..][..row];
+            for (d, &s) in dst.iter_mut().zip(src) {
+                *d = convert(s);
+            }
+        }
+    }
+}
+
+/// Everything the tile loop reads.
+struct Job<'a, A> {
+    xp: &'a [A],
+    bases: &'a [usize],
+    taps: &'a [usize],
+    cin: usize,
+    cout: usize,
+    panels: &'a [A],
+    init: &'a [A],
+}
+
+impl<A: Mac> Job<'_, A> {
+    /// `tiles` compiled for the widest vector unit the CPU has.
+    fn dispatch(&self, out: &mut [A]) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx512f") {
+                // SAFETY: the CPU supports AVX-512F, checked just above.
+                #[allow(unsafe_code)]
+                unsafe {
+                    tiles_avx512(self, out)
+                };
+                return;
+            }
+            if std::arch::is_x86_feature_detected!("avx2") {
+                // SAFETY: the CPU supports AVX2, checked just above.
+                #[allow(unsafe_code)]
+                unsafe {
+                    tiles_avx2(self, out)
+                };
+                return;
+            }
+        }
+        tiles(self, out)
+    }
+}
+
+/// `tiles` compiled with extra target features (the caller checks the CPU has them).
+macro_rules! tiles_with {
+    ($name:ident, $feature:literal) => {
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = $feature)]
+        fn $name<A: Mac>(job: &Job<A>, out: &mut [A]) {
+            tiles(job, out)
+        }
+    };
+}
+tiles_with!(tiles_avx512, "avx512f");
+tiles_with!(tiles_avx2, "avx2");
+
+/// All output tiles: panel by panel (a panel stays in L1 across the pixels), pixels in groups
+/// of `MR`, the remainder one by one.
+#[inline(always)]
+fn tiles<A: Mac>(job: &Job<A>, out: &mut [A]) {
+    let depth = job.taps.len() * job.cin;
+    let pixels = job.bases.len();
+    for (t, panel) in job.panels.chunks_exact(depth * NR).enumerate() {
+        let c0 = t * NR;
+        let width = (job.cout - c0).min(NR);
+        let mut start = [A::default(); NR];
+        start[..width].copy_from_slice(&job.init[c0..c0 + width]);
+        let mut p = 0;
+        while p + MR <= pixels {
+            let mut bases = [0usize; MR];
+            bases.copy_from_slice(&job.bases[p..p + MR]);
+            let acc = tile::<A, MR>(job, bases, panel, start);
+            for (i, row) in acc.iter().enumerate() {
+                out[(p + i) * job.cout + c0..][..width].copy_from_slice(&row[..width]);
+            }
+            p += MR;
+        }
+        for p in p..pixels {
+            let acc = tile::<A, 1>(job, [job.bases[p]], panel, start);
+            out[p * job.cout + c0..][..width].copy_from_slice(&acc[0][..width]);
+        }
+    }
+}
+
+/// One tile: `M` pixels (input offsets `bases`) by `NR` channels of `panel`.
+#[inline(always)]
+fn tile<A: Mac, const M: usize>(
+    job: &Job<A>,
+    bases: [usize; M],
+    panel: &[A],
+    start: [A; NR],
+) -> [[A; NR]; M] {
+    let mut acc = [start; M];
+    let cin = job.cin;
+    for (&tap, block) in job.taps.iter().zip(panel.chunks_exact(cin * NR)) {
+        let rows: [&[A]; M] = bases.map(|b| &job.xp[b + tap..][..cin]);
+        for (ci, w) in block.chunks_exact(NR).enumerate() {
+            let w = &w[..NR];
+            for i in 0..M {
+                let x = rows[i][ci];
+                for j in 0..NR {
+                    acc[i][j] = acc[i][j] + x * w[j];
+                }
+            }
+        }
+    }
+    acc
+}
+
+impl Op for DirectConv {
+    fn name(&self) -> StaticName {
+        "LitehouseDirectConv".into()
+    }
+    fn info(&self) -> TractResult<Vec<String>> {
+        Ok(vec![format!(
+            "{}x{}x{} -> {} stride {:?} dilation {:?} {} zp {} acc {:?}",
+            self.kernel[0],
+            self.kernel[1],
+            self.cin,
+            self.cout,
+            self.strides,
+            self.dilations,
+            if self.same { "SAME" } else { "VALID" },
+            self.input_zero_point,
+            self.panels.datum_type()
+        )])
+    }
+    op_as_typed_op!();
+}
+
+impl EvalOp for DirectConv {
+    op_out_of_plan!();
+
+    fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
+        let input = args_1!(inputs);
+        let out = match self.panels.datum_type() {
+            DatumType::F32 => self.run::<f32>(&input)?,
+            DatumType::I32 => self.run::<i32>(&input)?,
+            dt => bail!("DirectConv accumulates in f32 or i32, not {dt:?}"),
+        };
+        Ok(tvec!(out.into_tvalue()))
+    }
+}
+
+impl TypedOp for DirectConv {
+    fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
+        let s = &inputs[0].shape;
+        let dt = self.panels.datum_type();
+        match s.rank() {
+            2 => Ok(tvec!(dt.fact(tvec![s[0].clone(), self.cout.to_dim()]))),
+            4 => {
+                let [(oh, _), (ow, _)] =
+                    self.output_geometry(s[1].to_usize()?, s[2].to_usize()?)?;
+                Ok(tvec!(dt.fact(tvec![
+                    s[0].clone(),
+                    oh.to_dim(),
+                    ow.to_dim(),
+                    self.cout.to_dim()
+                ])))
+            }
+            r => bail!("DirectConv expects NHWC or [rows, depth], got rank {r}"),
+        }
+    }
+    as_op!();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernels::test_rng;
+
+    /// The textbook loop: every output as a sum over the window of input minus zero point times
+    /// weight, padding contributing nothing.
+    #[allow(clippy::too_many_arguments)]
+    fn reference(
+        x: &[i8],
+        [n, h, w, c]: [usize; 4],
+        wt: &[i32],
+        [cout, kh, kw]: [usize; 3],
+        strides: [usize; 2],
+        dil: [usize; 2],
+        same: bool,
+        zp: i32,
+    ) -> (Vec<i64>, [usize; 2]) {
+        let (oh, ph) = geometry(h, kh, strides[0], dil[0], same).unwrap_or((0, 0));
+        let (ow, pw) = geometry(w, kw, strides[1], dil[1], same).unwrap_or((0, 0));
+        let mut out = vec![0i64; n * oh * ow * cout];
+        for b in 0..n {
+            for oy in 0..oh {
+                for ox in 0..ow {
+                    for o in 0..cout {
+                        let mut acc = 0i64;
+                        for ky in 0..kh {
+                            for kx in 0..kw {
+                                let y = (oy * strides[0] + ky * dil[0]) as isize - ph as isize;
+                                let xx = (ox * strides[1] + kx * dil[1]) as isize - pw as isize;
+                                if y < 0 || xx < 0 || y as usize >= h || xx as usize >= w {
+                                    continue;
+                                }
+                                for ci in 0..c {
+                                    let xi = ((b * h + y as usize) * w + xx as usize) * c + ci;
+                                    let wi = ((o * kh + ky) * kw + kx) * c + ci;
+                                    acc += (x[xi] as i64 - zp as i64) * wt[wi] as i64;
+                                }
+                            }
+                        }
+                        out[((b * oh + oy) * ow + ox) * cout + o] = acc;
+                    }
+                }
+            }
+        }
+        (out, [oh, ow])
+    }
+
+    /// Random geometries (odd channel counts, strides, dilations, both paddings, pixel counts
+    /// off the tile size) in f32 and i32 against the reference loop, exactly.
+    #[test]
+    fn matches_the_reference_loop() {
+        let mut rng = test_rng(0x5eed_c0de);
+        let mut ran = 0;
+        for case in 0..60 {
+            let mut pick = |lo: usize, hi: usize| lo + (rng() as usize) % (hi - lo + 1);
+            let (n, h, w, c) = (pick(1, 3), pick(1, 9), pick(1, 9), pick(1, 19));
+            let (cout, kh, kw) = (pick(1, 37), pick(1, 3), pick(1, 3));
+            let strides = [pick(1, 2), pick(1, 2)];
+            let dil = [pick(1, 2), pick(1, 2)];
+            let same = case % 2 == 0;
+            let zp = pick(0, 40) as i32 - 20;
+            let x: Vec<i8> = (0..n * h * w * c)
+                .map(|_| pick(0, 255) as u8 as i8)
+                .collect();
+            let wt: Vec<i32> = (0..cout * kh * kw * c)
+                .map(|_| pick(0, 254) as i32 - 127)
+                .collect();
+            let (want, [oh, ow]) = reference(
+                &x,
+                [n, h, w, c],
+                &wt,
+                [cout, kh, kw],
+                strides,
+                dil,
+                same,
+                zp,
+            );
+            if oh == 0 || ow == 0 {
+                continue;
+            }
+            let wtensor = Tensor::from_shape(&[cout, kh, kw, c], &wt).unwrap();
+            let input = Tensor::from_shape(&[n, h, w, c], &x).unwrap();
+            for acc in [f32::datum_type(), i32::datum_type()] {
+                let op = DirectConv::new(&wtensor, &vec![0.0; cout], acc, strides, dil, same, zp)
+                    .unwrap();
+                let got = op.eval(
+                    &EvalContext::out_of_plan(),
+                    tvec!(input.clone().into_tvalue()),
+                );
+                let got = got
+                    .unwrap()
+                    .remove(0)
+                    .cast_to::<i64>()
+                    .unwrap()
+                    .into_owned();
+                assert_eq!(got.shape(), &[n, oh, ow, cout], "case {case}");
+                assert_eq!(
+                    slice_of::<i64>(&got).unwrap(),
+                    &want[..],
+                    "case {case} acc {acc:?}"
+                );
+            }
+        }
+    }
+
+    /// A rank-2 input is a fully connected layer: `[rows, k]` times `[cout, k]` plus the bias.
+    #[test]
+    fn rank_two_is_fully_connected() {
+        let (rows, k, cout) = (6usize, 23usize, 19usize);
+        let x: Vec<f32> = (0..rows * k).map(|i| (i % 7) as f32 - 3.0).collect();
+        let wt: Vec<f32> = (0..cout * k).map(|i| (i % 5) as f32 * 0.5).collect();
+        let bias: Vec<f32> = (0..cout).map(|o| o as f32).collect();
+        let wtensor = Tensor::from_shape(&[cout, 1, 1, k], &wt).unwrap();
+        let op =
+            DirectConv::new(&wtensor, &bias, f32::datum_type(), [1, 1], [1, 1], false, 0).unwrap();
+        let input = Tensor::from_shape(&[rows, k], &x).unwrap();
+        let got = op
+            .eval(&EvalContext::out_of_plan(), tvec!(input.into_tvalue()))
+            .unwrap()
+            .remove(0);
+        assert_eq!(got.shape(), &[rows, cout]);
+        let got = slice_of::<f32>(&got).unwrap();
+        for r in 0..rows {
+            for o in 0..cout {
+                let want: f32 = bias[o] + (0..k).map(|i| x[r * k + i] * wt[o * k + i]).sum::<f32>();
+                assert_eq!(got[r * cout + o], want, "row {r} channel {o}");
+            }
+        }
+    }
+}
