@@ -19,6 +19,9 @@ fn median_us(mut f: impl FnMut(), min_time: Duration) -> f64 {
         samples.push(t.elapsed().as_secs_f64() * 1e6);
     }
     samples.sort_by(f64::total_cmp);
+    if std::env::var_os("LATENCY_MIN").is_some() {
+        return samples[0];
+    }
     samples[samples.len() / 2]
 }
 

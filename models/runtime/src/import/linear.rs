@@ -90,7 +90,9 @@ fn float_const(imp: &mut Importer, v: &Value) -> OpResult<Option<Vec<f32>>> {
         return Ok(None);
     };
     let k = k.cast_to::<f32>()?;
-    Ok(Some(k.to_plain_array_view::<f32>()?.iter().copied().collect()))
+    Ok(Some(
+        k.to_plain_array_view::<f32>()?.iter().copied().collect(),
+    ))
 }
 
 /// Float weights and start values (the bias) of a direct convolution, when both are constants.

@@ -7,19 +7,14 @@
 //!
 //! Accumulators are f32 or i32. For integer models the importer picks f32 only when every
 //! partial sum stays below 2^24, where f32 holds integers exactly and the order of additions
-//! cannot change the result; i32 otherwise. The multiply and add are not fused, so every
-//! vector width gives bit-identical results.
-
-use std::ops::{Add, Mul};
+//! cannot change the result; i32 otherwise. Float models see the rounding of fused
+//! multiply-adds where the CPU has them, and of a different summation order than LiteRT's, both
+//! well inside the float tolerance.
 
 use tract_core::internal::*;
 
-use super::{slice_of, with_int, Int};
-
-/// Output channels per weight panel: one AVX-512 register of f32, two AVX2 ones.
-const NR: usize = 16;
-/// Output pixels per tile: each weight load is used this many times.
-const MR: usize = 4;
+use super::conv_tiles::{Job, Mac, NR};
+use super::{slice_of, tensor_with, with_int, Int};
 
 /// A direct convolution producing the raw accumulators (plus an initial per-channel value).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,36 +35,6 @@ pub struct DirectConv {
     panels: Arc<Tensor>,
     /// Accumulator start values, one per output channel (the float bias, or zeros).
     init: Arc<Tensor>,
-}
-
-/// An accumulator element: f32 or i32.
-trait Mac: Datum + Copy + Default + Add<Output = Self> + Mul<Output = Self> {
-    /// Converts a centered input value (exact for the importer's choice of type).
-    fn from_i32(v: i32) -> Self;
-    /// Converts a float input value (only f32 accumulators take float inputs).
-    fn from_f32(v: f32) -> Self;
-}
-
-impl Mac for f32 {
-    #[inline(always)]
-    fn from_i32(v: i32) -> Self {
-        v as f32
-    }
-    #[inline(always)]
-    fn from_f32(v: f32) -> Self {
-        v
-    }
-}
-
-impl Mac for i32 {
-    #[inline(always)]
-    fn from_i32(v: i32) -> Self {
-        v
-    }
-    #[inline(always)]
-    fn from_f32(v: f32) -> Self {
-        v as i32
-    }
 }
 
 /// Output size and leading padding along one axis, as TFLite computes them.
@@ -177,7 +142,12 @@ impl DirectConv {
         }
     }
 
-    fn run<A: Mac>(&self, input: &Tensor) -> TractResult<Tensor> {
+    /// Runs the convolution with `kernel` (`Job::dispatch`, or one variant in tests).
+    fn run<A: Mac>(
+        &self,
+        input: &Tensor,
+        kernel: impl Fn(&Job<A>, &mut [A]),
+    ) -> TractResult<Tensor> {
         let [n, h, w, c] = Self::nhwc(input.shape())?;
         ensure!(
             c == self.cin,
@@ -222,7 +192,6 @@ impl DirectConv {
                 taps.push((ky * self.dilations[0] * pw + kx * self.dilations[1]) * c);
             }
         }
-        let mut out = vec![A::default(); bases.len() * self.cout];
         let job = Job {
             xp: &xp,
             bases: &bases,
@@ -232,13 +201,12 @@ impl DirectConv {
             panels: slice_of::<A>(&self.panels)?,
             init: slice_of::<A>(&self.init)?,
         };
-        job.dispatch(&mut out);
         let shape: TVec<usize> = if input.rank() == 2 {
             tvec![n, self.cout]
         } else {
             tvec![n, oh, ow, self.cout]
         };
-        Ok(Tensor::from_shape(&shape, &out)?)
+        tensor_with::<A>(A::datum_type(), &shape, |out| kernel(&job, out))
     }
 }
 
@@ -261,109 +229,6 @@ fn pad_into<T: Copy, A: Copy>(
             }
         }
     }
-}
-
-/// Everything the tile loop reads.
-struct Job<'a, A> {
-    xp: &'a [A],
-    bases: &'a [usize],
-    taps: &'a [usize],
-    cin: usize,
-    cout: usize,
-    panels: &'a [A],
-    init: &'a [A],
-}
-
-impl<A: Mac> Job<'_, A> {
-    /// `tiles` compiled for the widest vector unit the CPU has.
-    fn dispatch(&self, out: &mut [A]) {
-        #[cfg(target_arch = "x86_64")]
-        {
-            if std::arch::is_x86_feature_detected!("avx512f") {
-                // SAFETY: the CPU supports AVX-512F, checked just above.
-                #[allow(unsafe_code)]
-                unsafe {
-                    tiles_avx512(self, out)
-                };
-                return;
-            }
-            if std::arch::is_x86_feature_detected!("avx2") {
-                // SAFETY: the CPU supports AVX2, checked just above.
-                #[allow(unsafe_code)]
-                unsafe {
-                    tiles_avx2(self, out)
-                };
-                return;
-            }
-        }
-        tiles(self, out)
-    }
-}
-
-/// `tiles` compiled with extra target features (the caller checks the CPU has them).
-macro_rules! tiles_with {
-    ($name:ident, $feature:literal) => {
-        #[cfg(target_arch = "x86_64")]
-        #[target_feature(enable = $feature)]
-        fn $name<A: Mac>(job: &Job<A>, out: &mut [A]) {
-            tiles(job, out)
-        }
-    };
-}
-tiles_with!(tiles_avx512, "avx512f");
-tiles_with!(tiles_avx2, "avx2");
-
-/// All output tiles: panel by panel (a panel stays in L1 across the pixels), pixels in groups
-/// of `MR`, the remainder one by one.
-#[inline(always)]
-fn tiles<A: Mac>(job: &Job<A>, out: &mut [A]) {
-    let depth = job.taps.len() * job.cin;
-    let pixels = job.bases.len();
-    for (t, panel) in job.panels.chunks_exact(depth * NR).enumerate() {
-        let c0 = t * NR;
-        let width = (job.cout - c0).min(NR);
-        let mut start = [A::default(); NR];
-        start[..width].copy_from_slice(&job.init[c0..c0 + width]);
-        let mut p = 0;
-        while p + MR <= pixels {
-            let mut bases = [0usize; MR];
-            bases.copy_from_slice(&job.bases[p..p + MR]);
-            let acc = tile::<A, MR>(job, bases, panel, start);
-            for (i, row) in acc.iter().enumerate() {
-                out[(p + i) * job.cout + c0..][..width].copy_from_slice(&row[..width]);
-            }
-            p += MR;
-        }
-        for p in p..pixels {
-            let acc = tile::<A, 1>(job, [job.bases[p]], panel, start);
-            out[p * job.cout + c0..][..width].copy_from_slice(&acc[0][..width]);
-        }
-    }
-}
-
-/// One tile: `M` pixels (input offsets `bases`) by `NR` channels of `panel`.
-#[inline(always)]
-fn tile<A: Mac, const M: usize>(
-    job: &Job<A>,
-    bases: [usize; M],
-    panel: &[A],
-    start: [A; NR],
-) -> [[A; NR]; M] {
-    let mut acc = [start; M];
-    let cin = job.cin;
-    for (&tap, block) in job.taps.iter().zip(panel.chunks_exact(cin * NR)) {
-        let rows: [&[A]; M] = bases.map(|b| &job.xp[b + tap..][..cin]);
-        for (ci, w) in block.chunks_exact(NR).enumerate() {
-            let w = &w[..NR];
-            for i in 0..M {
-                let x = rows[i][ci];
-                for j in 0..NR {
-                    acc[i][j] = acc[i][j] + x * w[j];
-                }
-            }
-        }
-    }
-    acc
 }
 
 impl Op for DirectConv {
@@ -393,8 +258,8 @@ impl EvalOp for DirectConv {
     fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
         let input = args_1!(inputs);
         let out = match self.panels.datum_type() {
-            DatumType::F32 => self.run::<f32>(&input)?,
-            DatumType::I32 => self.run::<i32>(&input)?,
+            DatumType::F32 => self.run::<f32>(&input, f32::dispatch)?,
+            DatumType::I32 => self.run::<i32>(&input, i32::dispatch)?,
             dt => bail!("DirectConv accumulates in f32 or i32, not {dt:?}"),
         };
         Ok(tvec!(out.into_tvalue()))
@@ -426,6 +291,7 @@ impl TypedOp for DirectConv {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kernels::conv_tiles::f32_variants;
     use crate::kernels::test_rng;
 
     /// The textbook loop: every output as a sum over the window of input minus zero point times
@@ -480,7 +346,7 @@ mod tests {
         for case in 0..60 {
             let mut pick = |lo: usize, hi: usize| lo + (rng() as usize) % (hi - lo + 1);
             let (n, h, w, c) = (pick(1, 3), pick(1, 9), pick(1, 9), pick(1, 19));
-            let (cout, kh, kw) = (pick(1, 37), pick(1, 3), pick(1, 3));
+            let (cout, kh, kw) = (pick(1, 90), pick(1, 3), pick(1, 3));
             let strides = [pick(1, 2), pick(1, 2)];
             let dil = [pick(1, 2), pick(1, 2)];
             let same = case % 2 == 0;
@@ -513,20 +379,35 @@ mod tests {
                     &EvalContext::out_of_plan(),
                     tvec!(input.clone().into_tvalue()),
                 );
-                let got = got
-                    .unwrap()
-                    .remove(0)
-                    .cast_to::<i64>()
-                    .unwrap()
-                    .into_owned();
+                let got = got.unwrap().remove(0);
+                let got = got.cast_to::<i64>().unwrap();
                 assert_eq!(got.shape(), &[n, oh, ow, cout], "case {case}");
-                assert_eq!(
-                    slice_of::<i64>(&got).unwrap(),
-                    &want[..],
-                    "case {case} acc {acc:?}"
-                );
+                let got = slice_of::<i64>(&got).unwrap();
+                assert_eq!(got, &want[..], "case {case} acc {acc:?}");
             }
+            // The variants the dispatch does not pick on this CPU.
+            let op = DirectConv::new(
+                &wtensor,
+                &vec![0.0; cout],
+                f32::datum_type(),
+                strides,
+                dil,
+                same,
+                zp,
+            )
+            .unwrap();
+            for (name, kernel) in f32_variants() {
+                let got = op.run::<f32>(&input, kernel).unwrap();
+                let got: Vec<i64> = slice_of::<f32>(&got)
+                    .unwrap()
+                    .iter()
+                    .map(|&v| v as i64)
+                    .collect();
+                assert_eq!(got, want, "case {case} {name}");
+            }
+            ran += 1;
         }
+        assert!(ran >= 30, "only {ran} geometries were valid");
     }
 
     /// A rank-2 input is a fully connected layer: `[rows, k]` times `[cout, k]` plus the bias.

@@ -3,6 +3,7 @@
 //! TFLite-style image resizing.
 
 mod avg_pool;
+mod conv_tiles;
 mod direct_conv;
 mod lut;
 mod quantize;

@@ -1,0 +1,397 @@
+//! The tile loop of [`super::DirectConv`]: blocks of output pixels by panels of `NR` output
+//! channels, accumulated in vector registers.
+//!
+//! The loop is written once over [`Lanes`], a 16-wide vector of accumulators. f32 runs on one
+//! AVX-512 register or two AVX2 ones with fused multiply-adds when the CPU has them (checked at
+//! run time); everything else (i32 accumulators, other CPUs) runs on plain arrays. Register
+//! blocking gives at least eight independent accumulator chains, so the adds' latency does not
+//! bound the loop.
+
+use std::ops::{Add, Mul};
+
+use tract_core::internal::*;
+
+/// Output channels per weight panel: one AVX-512 register of f32, two AVX2 ones.
+pub(super) const NR: usize = 16;
+/// Output pixels per tile: each weight load is used this many times.
+const MR: usize = 4;
+/// Panels handled together for a lone pixel (a batch-1 FULLY_CONNECTED, say).
+const LONE_PANELS: usize = 4;
+
+/// An accumulator element: f32 or i32.
+pub(super) trait Mac:
+    Datum + Copy + Default + Add<Output = Self> + Mul<Output = Self>
+{
+    /// Converts a centered input value (exact for the importer's choice of type).
+    fn from_i32(v: i32) -> Self;
+    /// Converts a float input value (only f32 accumulators take float inputs).
+    fn from_f32(v: f32) -> Self;
+    /// Runs the tile loop with the best vector unit the CPU has for this element type.
+    fn dispatch(job: &Job<Self>, out: &mut [Self]);
+}
+
+impl Mac for f32 {
+    #[inline(always)]
+    fn from_i32(v: i32) -> Self {
+        v as f32
+    }
+    #[inline(always)]
+    fn from_f32(v: f32) -> Self {
+        v
+    }
+    fn dispatch(job: &Job<f32>, out: &mut [f32]) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            use std::arch::is_x86_feature_detected as has;
+            if has!("avx512f") && has!("fma") {
+                // SAFETY: the CPU supports AVX-512F and FMA, checked just above.
+                #[allow(unsafe_code)]
+                unsafe {
+                    x86::tiles_avx512(job, out)
+                };
+                return;
+            }
+            if has!("avx2") && has!("fma") {
+                // SAFETY: the CPU supports AVX2 and FMA, checked just above.
+                #[allow(unsafe_code)]
+                unsafe {
+                    x86::tiles_avx2(job, out)
+                };
+                return;
+            }
+        }
+        tiles::<Portable<f32>>(job, out)
+    }
+}
+
+impl Mac for i32 {
+    #[inline(always)]
+    fn from_i32(v: i32) -> Self {
+        v
+    }
+    #[inline(always)]
+    fn from_f32(v: f32) -> Self {
+        v as i32
+    }
+    fn dispatch(job: &Job<i32>, out: &mut [i32]) {
+        tiles::<Portable<i32>>(job, out)
+    }
+}
+
+/// Everything the tile loop reads.
+pub(super) struct Job<'a, A> {
+    /// The centered, zero-padded NHWC input.
+    pub xp: &'a [A],
+    /// Offset in `xp` of each output pixel's window.
+    pub bases: &'a [usize],
+    /// Offset of each window tap from the window's base.
+    pub taps: &'a [usize],
+    /// Input channels (contiguous at every tap).
+    pub cin: usize,
+    /// Output channels.
+    pub cout: usize,
+    /// Packed weights: `[panels][taps * cin][NR]`.
+    pub panels: &'a [A],
+    /// Accumulator start values per output channel.
+    pub init: &'a [A],
+}
+
+/// Sixteen accumulators in vector registers.
+pub(super) trait Lanes: Copy {
+    /// The element type.
+    type Elem: Mac;
+    /// All lanes from an array.
+    fn load(v: &[Self::Elem; NR]) -> Self;
+    /// Every lane set to `x`.
+    fn splat(x: Self::Elem) -> Self;
+    /// `self + x * w`, lane by lane.
+    fn mac(self, x: Self, w: Self) -> Self;
+    /// Lane-wise sum.
+    fn add(self, other: Self) -> Self;
+    /// Writes the lanes out.
+    fn store(self, out: &mut [Self::Elem; NR]);
+}
+
+/// Plain arrays: any element type, any CPU.
+#[derive(Clone, Copy)]
+pub(super) struct Portable<A>([A; NR]);
+
+impl<A: Mac> Lanes for Portable<A> {
+    type Elem = A;
+    #[inline(always)]
+    fn load(v: &[A; NR]) -> Self {
+        Portable(*v)
+    }
+    #[inline(always)]
+    fn splat(x: A) -> Self {
+        Portable([x; NR])
+    }
+    #[inline(always)]
+    fn mac(self, x: Self, w: Self) -> Self {
+        let mut out = self.0;
+        for j in 0..NR {
+            out[j] = out[j] + x.0[j] * w.0[j];
+        }
+        Portable(out)
+    }
+    #[inline(always)]
+    fn add(self, other: Self) -> Self {
+        let mut out = self.0;
+        for j in 0..NR {
+            out[j] = out[j] + other.0[j];
+        }
+        Portable(out)
+    }
+    #[inline(always)]
+    fn store(self, out: &mut [A; NR]) {
+        *out = self.0;
+    }
+}
+
+/// All output tiles. Pixels in groups of `MR` go panel by panel (a panel stays in L1 across
+/// the pixels); the remaining pixels go one at a time over `LONE_PANELS` panels at once.
+#[inline(always)]
+pub(super) fn tiles<V: Lanes>(job: &Job<V::Elem>, out: &mut [V::Elem]) {
+    let depth = job.taps.len() * job.cin;
+    let pixels = job.bases.len();
+    let panels: Vec<&[V::Elem]> = job.panels.chunks_exact(depth * NR).collect();
+    let grouped = pixels - pixels % MR;
+    for (t, panel) in panels.iter().enumerate() {
+        for p in (0..grouped).step_by(MR) {
+            let mut bases = [0usize; MR];
+            bases.copy_from_slice(&job.bases[p..p + MR]);
+            let acc = tile::<V, MR, 1>(job, bases, [panel], [start(job, t)]);
+            for (i, row) in acc.into_iter().enumerate() {
+                store(job, out, p + i, t, row[0]);
+            }
+        }
+    }
+    for p in grouped..pixels {
+        let base = [job.bases[p]];
+        let mut t = 0;
+        while t + LONE_PANELS <= panels.len() {
+            let mut group: [&[V::Elem]; LONE_PANELS] = [&[]; LONE_PANELS];
+            group.copy_from_slice(&panels[t..t + LONE_PANELS]);
+            let mut starts = [V::splat(V::Elem::default()); LONE_PANELS];
+            for (i, s) in starts.iter_mut().enumerate() {
+                *s = start(job, t + i);
+            }
+            let [acc] = tile::<V, 1, LONE_PANELS>(job, base, group, starts);
+            for (i, a) in acc.into_iter().enumerate() {
+                store(job, out, p, t + i, a);
+            }
+            t += LONE_PANELS;
+        }
+        for t in t..panels.len() {
+            let [[acc]] = tile::<V, 1, 1>(job, base, [panels[t]], [start(job, t)]);
+            store(job, out, p, t, acc);
+        }
+    }
+}
+
+/// Start values of panel `t` (zero beyond the last channel). Here and below: functions, not
+/// closures, so they inline into the target-feature callers (and the intrinsics with them).
+#[inline(always)]
+fn start<V: Lanes>(job: &Job<V::Elem>, t: usize) -> V {
+    let c0 = t * NR;
+    let mut s = [V::Elem::default(); NR];
+    let width = job.cout.saturating_sub(c0).min(NR);
+    s[..width].copy_from_slice(&job.init[c0..c0 + width]);
+    V::load(&s)
+}
+
+/// Writes panel `t` of pixel `p`, dropping the lanes beyond the last channel.
+#[inline(always)]
+fn store<V: Lanes>(job: &Job<V::Elem>, out: &mut [V::Elem], p: usize, t: usize, acc: V) {
+    let mut lanes = [V::Elem::default(); NR];
+    acc.store(&mut lanes);
+    let c0 = t * NR;
+    let width = (job.cout - c0).min(NR);
+    out[p * job.cout + c0..][..width].copy_from_slice(&lanes[..width]);
+}
+
+/// One tile: `M` pixels (input offsets `bases`) by `P` panels. Even and odd depth rows go to
+/// two accumulator sets, summed at the end, for twice the independent chains.
+#[inline(always)]
+fn tile<V: Lanes, const M: usize, const P: usize>(
+    job: &Job<V::Elem>,
+    bases: [usize; M],
+    panels: [&[V::Elem]; P],
+    start: [V; P],
+) -> [[V; P]; M] {
+    let zero = V::splat(V::Elem::default());
+    let mut even = [start; M];
+    let mut odd = [[zero; P]; M];
+    let cin = job.cin;
+    let block = cin * NR;
+    for (tap_index, &tap) in job.taps.iter().enumerate() {
+        let rows: [&[V::Elem]; M] = bases.map(|b| &job.xp[b + tap..][..cin]);
+        let weights: [&[V::Elem]; P] = panels.map(|panel| &panel[tap_index * block..][..block]);
+        for k in 0..cin / 2 {
+            step(&mut even, rows, weights, 2 * k);
+            step(&mut odd, rows, weights, 2 * k + 1);
+        }
+        if cin % 2 == 1 {
+            step(&mut even, rows, weights, cin - 1);
+        }
+    }
+    for i in 0..M {
+        for q in 0..P {
+            even[i][q] = even[i][q].add(odd[i][q]);
+        }
+    }
+    even
+}
+
+/// Depth index `k` of one tap: every pixel's input times every panel's weights.
+#[inline(always)]
+fn step<V: Lanes, const M: usize, const P: usize>(
+    acc: &mut [[V; P]; M],
+    rows: [&[V::Elem]; M],
+    weights: [&[V::Elem]; P],
+    k: usize,
+) {
+    for q in 0..P {
+        let w = V::load(panel_row(weights[q], k));
+        for i in 0..M {
+            acc[i][q] = acc[i][q].mac(V::splat(rows[i][k]), w);
+        }
+    }
+}
+
+/// Row `k` of a weight block: the `NR` channels' weights for one depth index.
+#[inline(always)]
+fn panel_row<A>(block: &[A], k: usize) -> &[A; NR] {
+    let row = &block[k * NR..][..NR];
+    // The slice above is exactly NR long, so the conversion cannot fail.
+    row.try_into().unwrap_or_else(|_| unreachable!())
+}
+
+/// The x86-64 vector units. The `unsafe` blocks are there because the intrinsics require CPU
+/// features: these types are private to this module and only used by the two entry points,
+/// whose callers check the features first.
+#[cfg(target_arch = "x86_64")]
+#[allow(unsafe_code)]
+mod x86 {
+    use std::arch::x86_64::*;
+
+    use super::{tiles, Job, Lanes, NR};
+
+    /// One AVX-512 register.
+    #[derive(Clone, Copy)]
+    struct Avx512(__m512);
+
+    impl Lanes for Avx512 {
+        type Elem = f32;
+        #[inline(always)]
+        fn load(v: &[f32; NR]) -> Self {
+            // SAFETY: reads exactly the 16 floats of `v`; only reached from `tiles_avx512`.
+            Avx512(unsafe { _mm512_loadu_ps(v.as_ptr()) })
+        }
+        #[inline(always)]
+        fn splat(x: f32) -> Self {
+            // SAFETY: only reached from `tiles_avx512`, which requires AVX-512F.
+            Avx512(unsafe { _mm512_set1_ps(x) })
+        }
+        #[inline(always)]
+        fn mac(self, x: Self, w: Self) -> Self {
+            // SAFETY: only reached from `tiles_avx512`, which requires AVX-512F.
+            Avx512(unsafe { _mm512_fmadd_ps(x.0, w.0, self.0) })
+        }
+        #[inline(always)]
+        fn add(self, other: Self) -> Self {
+            // SAFETY: only reached from `tiles_avx512`, which requires AVX-512F.
+            Avx512(unsafe { _mm512_add_ps(self.0, other.0) })
+        }
+        #[inline(always)]
+        fn store(self, out: &mut [f32; NR]) {
+            // SAFETY: writes exactly the 16 floats of `out`; only reached from `tiles_avx512`.
+            unsafe { _mm512_storeu_ps(out.as_mut_ptr(), self.0) }
+        }
+    }
+
+    /// Two AVX2 registers.
+    #[derive(Clone, Copy)]
+    struct Avx2(__m256, __m256);
+
+    impl Lanes for Avx2 {
+        type Elem = f32;
+        #[inline(always)]
+        fn load(v: &[f32; NR]) -> Self {
+            // SAFETY: reads exactly the 16 floats of `v`; only reached from `tiles_avx2`.
+            unsafe {
+                Avx2(
+                    _mm256_loadu_ps(v.as_ptr()),
+                    _mm256_loadu_ps(v[8..].as_ptr()),
+                )
+            }
+        }
+        #[inline(always)]
+        fn splat(x: f32) -> Self {
+            // SAFETY: only reached from `tiles_avx2`, which requires AVX2.
+            unsafe { Avx2(_mm256_set1_ps(x), _mm256_set1_ps(x)) }
+        }
+        #[inline(always)]
+        fn mac(self, x: Self, w: Self) -> Self {
+            // SAFETY: only reached from `tiles_avx2`, which requires AVX2 and FMA.
+            unsafe {
+                Avx2(
+                    _mm256_fmadd_ps(x.0, w.0, self.0),
+                    _mm256_fmadd_ps(x.1, w.1, self.1),
+                )
+            }
+        }
+        #[inline(always)]
+        fn add(self, other: Self) -> Self {
+            // SAFETY: only reached from `tiles_avx2`, which requires AVX2.
+            unsafe {
+                Avx2(
+                    _mm256_add_ps(self.0, other.0),
+                    _mm256_add_ps(self.1, other.1),
+                )
+            }
+        }
+        #[inline(always)]
+        fn store(self, out: &mut [f32; NR]) {
+            // SAFETY: writes exactly the 16 floats of `out`; only reached from `tiles_avx2`.
+            unsafe {
+                _mm256_storeu_ps(out.as_mut_ptr(), self.0);
+                _mm256_storeu_ps(out[8..].as_mut_ptr(), self.1);
+            }
+        }
+    }
+
+    /// The tile loop on AVX-512 registers.
+    #[target_feature(enable = "avx512f,fma")]
+    pub(super) fn tiles_avx512(job: &Job<f32>, out: &mut [f32]) {
+        tiles::<Avx512>(job, out)
+    }
+
+    /// The tile loop on AVX2 registers.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) fn tiles_avx2(job: &Job<f32>, out: &mut [f32]) {
+        tiles::<Avx2>(job, out)
+    }
+}
+
+/// Every f32 variant of the tile loop this CPU can run, by name, for tests that compare them
+/// all (dispatch only ever exercises the widest).
+#[cfg(test)]
+#[allow(unsafe_code)]
+pub(super) fn f32_variants() -> Vec<(&'static str, fn(&Job<f32>, &mut [f32]))> {
+    let mut v: Vec<(&'static str, fn(&Job<f32>, &mut [f32]))> =
+        vec![("portable", |job, out| tiles::<Portable<f32>>(job, out))];
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::is_x86_feature_detected as has;
+        if has!("avx2") && has!("fma") {
+            // SAFETY: the CPU supports AVX2 and FMA, checked just above.
+            v.push(("avx2", |job, out| unsafe { x86::tiles_avx2(job, out) }));
+        }
+        if has!("avx512f") && has!("fma") {
+            // SAFETY: the CPU supports AVX-512F and FMA, checked just above.
+            v.push(("avx512", |job, out| unsafe { x86::tiles_avx512(job, out) }));
+        }
+    }
+    v
+}
