@@ -85,7 +85,7 @@ pub(crate) fn dequantize_const(t: &Tensor, q: &QuantParams) -> OpResult<Tensor> 
 }
 
 /// Clamp range of a fused activation in the real domain.
-fn act_bounds(act: Act) -> OpResult<(f32, f32)> {
+pub(crate) fn act_bounds(act: Act) -> OpResult<(f32, f32)> {
     Ok(match act {
         Act::NONE => (f32::NEG_INFINITY, f32::INFINITY),
         Act::RELU => (0.0, f32::INFINITY),

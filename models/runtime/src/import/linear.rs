@@ -115,6 +115,16 @@ fn float_direct_parts(
     Ok(Some((Tensor::from_shape(ohwi, &wf)?, init)))
 }
 
+/// Folds a clamping activation into a float [`DirectConv`] whose output is float; returns the
+/// op and the activation still to apply (NONE when folded).
+fn fuse_clamp(imp: &Importer, cx: &OpCx, op: DirectConv, act: Act) -> OpResult<(DirectConv, Act)> {
+    let float_out = imp.out_info(cx, 0)?.dtype.is_float();
+    match super::arith::act_bounds(act) {
+        Ok((lo, hi)) if float_out && act != Act::TANH => Ok((op.with_clamp(lo, hi), Act::NONE)),
+        _ => Ok((op, act)),
+    }
+}
+
 /// `x - zp` as exact f32 (or f64) integers.
 fn centered_input(imp: &mut Importer, x: &Value, dt: DatumType) -> OpResult<OutletId> {
     let zp = x.quant.as_ref().map(|q| q.zp0()).unwrap_or(0);
@@ -233,7 +243,7 @@ fn hybrid_finish(
 /// FULLY_CONNECTED.
 pub(crate) fn fully_connected(imp: &mut Importer, cx: &OpCx) -> OpResult<Vec<Value>> {
     let opts = cx.op.builtin_options_as_fully_connected_options();
-    let act = opts
+    let mut act = opts
         .map(|o| o.fused_activation_function())
         .unwrap_or(Act::NONE);
     let keep_dims = opts.map(|o| o.keep_num_dims()).unwrap_or(false);
@@ -295,6 +305,8 @@ pub(crate) fn fully_connected(imp: &mut Importer, cx: &OpCx) -> OpResult<Vec<Val
             let direct = float_direct_parts(imp, &w, bias.as_ref(), &[m, 1, 1, k])?;
             let y = if let Some((wt, init)) = direct {
                 let op = DirectConv::new(&wt, &init, f32::datum_type(), [1, 1], [1, 1], false, 0)?;
+                let (op, rest) = fuse_clamp(imp, cx, op, act)?;
+                act = rest;
                 imp.wire1("fc", op, &[xf])?
             } else {
                 let wf = float_weights(imp, &w)?;
@@ -583,6 +595,7 @@ fn direct_conv2d(
             };
             let xf = to_float(imp, x)?;
             let op = DirectConv::new(&wt, &init, f32::datum_type(), strides, dilations, same, 0)?;
+            let (op, act) = fuse_clamp(imp, cx, op, act)?;
             let y = imp.wire1("conv", op, &[xf])?;
             Ok(Some(vec![finish_float(imp, cx, y, act)?]))
         }

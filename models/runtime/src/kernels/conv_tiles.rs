@@ -28,6 +28,9 @@ pub(super) trait Mac:
     fn from_f32(v: f32) -> Self;
     /// Runs the tile loop with the best vector unit the CPU has for this element type.
     fn dispatch(job: &Job<Self>, out: &mut [Self]);
+    /// Clamps float results to a fused activation's `[lo, hi]` (integer accumulators are
+    /// clamped by the requantization instead).
+    fn clamp_all(values: &mut [Self], lo: f32, hi: f32);
 }
 
 impl Mac for f32 {
@@ -62,6 +65,13 @@ impl Mac for f32 {
         }
         tiles::<Portable<f32>>(job, out)
     }
+    fn clamp_all(values: &mut [f32], lo: f32, hi: f32) {
+        for v in values {
+            // Comparisons rather than f32::max/min: they vectorize better.
+            let c = if *v < lo { lo } else { *v };
+            *v = if c > hi { hi } else { c };
+        }
+    }
 }
 
 impl Mac for i32 {
@@ -76,6 +86,7 @@ impl Mac for i32 {
     fn dispatch(job: &Job<i32>, out: &mut [i32]) {
         tiles::<Portable<i32>>(job, out)
     }
+    fn clamp_all(_: &mut [i32], _: f32, _: f32) {}
 }
 
 /// Everything the tile loop reads.
@@ -84,13 +95,14 @@ pub(super) struct Job<'a, A> {
     pub xp: &'a [A],
     /// Offset in `xp` of each output pixel's window.
     pub bases: &'a [usize],
-    /// Offset of each window tap from the window's base.
-    pub taps: &'a [usize],
-    /// Input channels (contiguous at every tap).
-    pub cin: usize,
+    /// Offset from the window's base of each run of contiguous window values (a window row,
+    /// or a single tap when dilated).
+    pub segments: &'a [usize],
+    /// Values per run.
+    pub run: usize,
     /// Output channels.
     pub cout: usize,
-    /// Packed weights: `[panels][taps * cin][NR]`.
+    /// Packed weights: `[panels][segments * run][NR]`.
     pub panels: &'a [A],
     /// Accumulator start values per output channel.
     pub init: &'a [A],
@@ -152,7 +164,7 @@ impl<A: Mac> Lanes for Portable<A> {
 /// the pixels); the remaining pixels go one at a time over `LONE_PANELS` panels at once.
 #[inline(always)]
 pub(super) fn tiles<V: Lanes>(job: &Job<V::Elem>, out: &mut [V::Elem]) {
-    let depth = job.taps.len() * job.cin;
+    let depth = job.segments.len() * job.run;
     let pixels = job.bases.len();
     let panels: Vec<&[V::Elem]> = job.panels.chunks_exact(depth * NR).collect();
     let grouped = pixels - pixels % MR;
@@ -222,17 +234,17 @@ fn tile<V: Lanes, const M: usize, const P: usize>(
     let zero = V::splat(V::Elem::default());
     let mut even = [start; M];
     let mut odd = [[zero; P]; M];
-    let cin = job.cin;
-    let block = cin * NR;
-    for (tap_index, &tap) in job.taps.iter().enumerate() {
-        let rows: [&[V::Elem]; M] = bases.map(|b| &job.xp[b + tap..][..cin]);
-        let weights: [&[V::Elem]; P] = panels.map(|panel| &panel[tap_index * block..][..block]);
-        for k in 0..cin / 2 {
+    let run = job.run;
+    let block = run * NR;
+    for (index, &offset) in job.segments.iter().enumerate() {
+        let rows: [&[V::Elem]; M] = bases.map(|b| &job.xp[b + offset..][..run]);
+        let weights: [&[V::Elem]; P] = panels.map(|panel| &panel[index * block..][..block]);
+        for k in 0..run / 2 {
             step(&mut even, rows, weights, 2 * k);
             step(&mut odd, rows, weights, 2 * k + 1);
         }
-        if cin % 2 == 1 {
-            step(&mut even, rows, weights, cin - 1);
+        if run % 2 == 1 {
+            step(&mut even, rows, weights, run - 1);
         }
     }
     for i in 0..M {
@@ -243,7 +255,7 @@ fn tile<V: Lanes, const M: usize, const P: usize>(
     even
 }
 
-/// Depth index `k` of one tap: every pixel's input times every panel's weights.
+/// Value `k` of one run: every pixel's input times every panel's weights.
 #[inline(always)]
 fn step<V: Lanes, const M: usize, const P: usize>(
     acc: &mut [[V; P]; M],

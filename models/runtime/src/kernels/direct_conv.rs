@@ -29,6 +29,9 @@ pub struct DirectConv {
     pub same: bool,
     /// Zero point subtracted from integer inputs (0 for float inputs).
     pub input_zero_point: i32,
+    /// Bit patterns of the f32 clamp bounds of a fused activation (float accumulators only);
+    /// bits so the op stays `Eq`.
+    clamp: Option<[u32; 2]>,
     cin: usize,
     cout: usize,
     /// `[cout / NR rounded up][kh * kw * cin][NR]`, zero beyond `cout`.
@@ -104,11 +107,18 @@ impl DirectConv {
             dilations: dilations.map(|d| d.max(1)),
             same,
             input_zero_point,
+            clamp: None,
             cin,
             cout,
             panels: Arc::new(panels),
             init: Arc::new(init),
         })
+    }
+
+    /// Clamps the (float) results to `[lo, hi]`: the fused activation of a float convolution.
+    pub fn with_clamp(mut self, lo: f32, hi: f32) -> DirectConv {
+        self.clamp = Some([lo.to_bits(), hi.to_bits()]);
+        self
     }
 
     /// Output height and width with the leading paddings, or an error for a too-small input.
@@ -186,17 +196,22 @@ impl DirectConv {
                 }
             }
         }
-        let mut taps = Vec::with_capacity(self.kernel[0] * self.kernel[1]);
-        for ky in 0..self.kernel[0] {
-            for kx in 0..self.kernel[1] {
-                taps.push((ky * self.dilations[0] * pw + kx * self.dilations[1]) * c);
-            }
-        }
+        // Undilated, a window row's taps are adjacent in NHWC: one run of kw * c values.
+        let (segments, run) = if self.dilations[1] == 1 {
+            let rows = (0..self.kernel[0]).map(|ky| ky * self.dilations[0] * pw * c);
+            (rows.collect::<Vec<_>>(), self.kernel[1] * c)
+        } else {
+            let taps = (0..self.kernel[0]).flat_map(|ky| {
+                (0..self.kernel[1])
+                    .map(move |kx| (ky * self.dilations[0] * pw + kx * self.dilations[1]) * c)
+            });
+            (taps.collect(), c)
+        };
         let job = Job {
             xp: &xp,
             bases: &bases,
-            taps: &taps,
-            cin: c,
+            segments: &segments,
+            run,
             cout: self.cout,
             panels: slice_of::<A>(&self.panels)?,
             init: slice_of::<A>(&self.init)?,
@@ -206,7 +221,13 @@ impl DirectConv {
         } else {
             tvec![n, oh, ow, self.cout]
         };
-        tensor_with::<A>(A::datum_type(), &shape, |out| kernel(&job, out))
+        let clamp = self.clamp.map(|b| b.map(f32::from_bits));
+        tensor_with::<A>(A::datum_type(), &shape, |out| {
+            kernel(&job, out);
+            if let Some([lo, hi]) = clamp {
+                A::clamp_all(out, lo, hi);
+            }
+        })
     }
 }
 
