@@ -141,16 +141,16 @@ impl<A: Mac> Lanes for Portable<A> {
     #[inline(always)]
     fn mac(self, x: Self, w: Self) -> Self {
         let mut out = self.0;
-        for j in 0..NR {
-            out[j] = out[j] + x.0[j] * w.0[j];
+        for ((o, x), w) in out.iter_mut().zip(x.0).zip(w.0) {
+            *o = *o + x * w;
         }
         Portable(out)
     }
     #[inline(always)]
     fn add(self, other: Self) -> Self {
         let mut out = self.0;
-        for j in 0..NR {
-            out[j] = out[j] + other.0[j];
+        for (o, v) in out.iter_mut().zip(other.0) {
+            *o = *o + v;
         }
         Portable(out)
     }
@@ -194,8 +194,8 @@ pub(super) fn tiles<V: Lanes>(job: &Job<V::Elem>, out: &mut [V::Elem]) {
             }
             t += LONE_PANELS;
         }
-        for t in t..panels.len() {
-            let [[acc]] = tile::<V, 1, 1>(job, base, [panels[t]], [start(job, t)]);
+        for (t, panel) in panels.iter().enumerate().skip(t) {
+            let [[acc]] = tile::<V, 1, 1>(job, base, [panel], [start(job, t)]);
             store(job, out, p, t, acc);
         }
     }
@@ -386,12 +386,16 @@ mod x86 {
     }
 }
 
+/// A tile loop over f32.
+#[cfg(test)]
+pub(super) type TileLoop = fn(&Job<f32>, &mut [f32]);
+
 /// Every f32 variant of the tile loop this CPU can run, by name, for tests that compare them
 /// all (dispatch only ever exercises the widest).
 #[cfg(test)]
 #[allow(unsafe_code)]
-pub(super) fn f32_variants() -> Vec<(&'static str, fn(&Job<f32>, &mut [f32]))> {
-    let mut v: Vec<(&'static str, fn(&Job<f32>, &mut [f32]))> =
+pub(super) fn f32_variants() -> Vec<(&'static str, TileLoop)> {
+    let mut v: Vec<(&'static str, TileLoop)> =
         vec![("portable", |job, out| tiles::<Portable<f32>>(job, out))];
     #[cfg(target_arch = "x86_64")]
     {
