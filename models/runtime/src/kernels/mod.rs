@@ -1,6 +1,6 @@
-//! Small tract-core operators for the integer semantics tract does not have: LiteRT's fixed-point
-//! requantization, affine (de)quantization, 8-bit lookup tables, integer average pooling and
-//! TFLite-style image resizing.
+//! Small tract-core operators for the integer semantics tract does not have (LiteRT's fixed-point
+//! requantization, affine (de)quantization, 8-bit lookup tables, integer average pooling,
+//! TFLite-style image resizing), and a direct NHWC convolution that needs no im2col buffer.
 
 mod avg_pool;
 mod conv_tiles;
