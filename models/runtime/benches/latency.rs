@@ -1,6 +1,7 @@
 //! Per-inference latency (one thread, batch 1 and 32) and load+optimize time, next to LiteRT's
 //! figure from models/runtime/testdata/goldens/litert_timings.json (measured by make_goldens.py
-//! on the same machine). `cargo bench -p litehouse-models`; prints a Markdown table.
+//! on the same machine). `cargo bench -p litehouse-models`; prints a Markdown table of medians,
+//! or of the fastest sample with `LATENCY_MIN=1` (steadier on a machine with noisy neighbours).
 
 #![allow(clippy::unwrap_used)] // benchmark over trusted fixtures
 
