@@ -4,7 +4,7 @@
 
 use tract_core::internal::*;
 
-use super::{slice_of, tensor_with, with_int, Int};
+use super::{slice_of, tensor_with, window_geometry, with_int, Int};
 
 /// Integer average pool; input and output share their quantization parameters.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -21,23 +21,18 @@ pub struct IntAvgPool {
     pub max: i32,
 }
 
-/// Output size and leading padding along one axis, as TFLite computes them.
-fn geometry(input: usize, kernel: usize, stride: usize, same: bool) -> (usize, usize) {
-    let stride = stride.max(1);
-    if same {
-        let out = input.div_ceil(stride);
-        let total = ((out.saturating_sub(1)) * stride + kernel).saturating_sub(input);
-        (out, total / 2)
-    } else {
-        (input.saturating_sub(kernel) / stride + 1, 0)
-    }
-}
-
 impl IntAvgPool {
-    fn pool<T: Int>(&self, x: &[T], shape: &[usize], out: &mut [T]) {
+    /// Output size and leading padding along spatial `axis` (0: height, 1: width).
+    fn geometry(&self, size: usize, axis: usize) -> TractResult<(usize, usize)> {
+        let (kernel, stride) = (self.kernel[axis], self.strides[axis]);
+        window_geometry(size, kernel, stride, 1, self.same)
+            .ok_or_else(|| format_err!("input size {size} is smaller than the {kernel} window"))
+    }
+
+    fn pool<T: Int>(&self, x: &[T], shape: &[usize], out: &mut [T]) -> TractResult<()> {
         let (n, h, w, c) = (shape[0], shape[1], shape[2], shape[3]);
-        let (oh, pad_h) = geometry(h, self.kernel[0], self.strides[0], self.same);
-        let (ow, pad_w) = geometry(w, self.kernel[1], self.strides[1], self.same);
+        let (oh, pad_h) = self.geometry(h, 0)?;
+        let (ow, pad_w) = self.geometry(w, 1)?;
         let mut acc = vec![0i32; c];
         for b in 0..n {
             for oy in 0..oh {
@@ -73,6 +68,7 @@ impl IntAvgPool {
                 }
             }
         }
+        Ok(())
     }
 }
 
@@ -98,13 +94,16 @@ impl EvalOp for IntAvgPool {
         let input = args_1!(inputs);
         let shape = input.shape();
         ensure!(shape.len() == 4, "IntAvgPool expects NHWC, got {shape:?}");
-        let (oh, _) = geometry(shape[1], self.kernel[0], self.strides[0], self.same);
-        let (ow, _) = geometry(shape[2], self.kernel[1], self.strides[1], self.same);
+        let (oh, _) = self.geometry(shape[1], 0)?;
+        let (ow, _) = self.geometry(shape[2], 1)?;
         let out_shape = [shape[0], oh, ow, shape[3]];
         let dt = input.datum_type();
         let out = with_int!(dt, T => {
             let x = slice_of::<T>(&input)?;
-            tensor_with::<T>(dt, &out_shape, |o| self.pool(x, shape, o))?
+            let mut done = Ok(());
+            let t = tensor_with::<T>(dt, &out_shape, |o| done = self.pool(x, shape, o))?;
+            done?;
+            t
         });
         Ok(tvec!(out.into_tvalue()))
     }
@@ -119,8 +118,8 @@ impl TypedOp for IntAvgPool {
             s.rank()
         );
         let (h, w) = (s[1].to_usize()?, s[2].to_usize()?);
-        let (oh, _) = geometry(h, self.kernel[0], self.strides[0], self.same);
-        let (ow, _) = geometry(w, self.kernel[1], self.strides[1], self.same);
+        let (oh, _) = self.geometry(h, 0)?;
+        let (ow, _) = self.geometry(w, 1)?;
         let shape: TVec<TDim> = tvec![s[0].clone(), oh.to_dim(), ow.to_dim(), s[3].clone()];
         Ok(tvec!(inputs[0].datum_type.fact(shape)))
     }
@@ -153,10 +152,10 @@ mod tests {
                 min: -100,
                 max: 127,
             };
-            let (oh, ph) = geometry(h, kernel[0], strides[0], same);
-            let (ow, pw) = geometry(w, kernel[1], strides[1], same);
+            let (oh, ph) = op.geometry(h, 0).unwrap();
+            let (ow, pw) = op.geometry(w, 1).unwrap();
             let mut got = vec![0i8; n * oh * ow * c];
-            op.pool(&x, &[n, h, w, c], &mut got);
+            op.pool(&x, &[n, h, w, c], &mut got).unwrap();
             for b in 0..n {
                 for oy in 0..oh {
                     for ox in 0..ow {

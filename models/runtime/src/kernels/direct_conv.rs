@@ -14,7 +14,7 @@
 use tract_core::internal::*;
 
 use super::conv_tiles::{Job, Mac, NR};
-use super::{slice_of, tensor_with, with_int, Int};
+use super::{slice_of, tensor_with, window_geometry, with_int, Int};
 
 /// A direct convolution producing the raw accumulators (plus an initial per-channel value).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,25 +38,6 @@ pub struct DirectConv {
     panels: Arc<Tensor>,
     /// Accumulator start values, one per output channel (the float bias, or zeros).
     init: Arc<Tensor>,
-}
-
-/// Output size and leading padding along one axis, as TFLite computes them.
-fn geometry(
-    input: usize,
-    kernel: usize,
-    stride: usize,
-    dilation: usize,
-    same: bool,
-) -> Option<(usize, usize)> {
-    let effective = (kernel - 1) * dilation + 1;
-    if same {
-        let out = input.div_ceil(stride);
-        let total = ((out.max(1) - 1) * stride + effective).saturating_sub(input);
-        Some((out, total / 2))
-    } else {
-        let out = input.checked_sub(effective)? / stride + 1;
-        Some((out, 0))
-    }
 }
 
 impl DirectConv {
@@ -125,7 +106,7 @@ impl DirectConv {
     fn output_geometry(&self, h: usize, w: usize) -> TractResult<[(usize, usize); 2]> {
         let mut out = [(0, 0); 2];
         for (axis, size) in [h, w].into_iter().enumerate() {
-            out[axis] = geometry(
+            out[axis] = window_geometry(
                 size,
                 self.kernel[axis],
                 self.strides[axis],
@@ -328,8 +309,8 @@ mod tests {
         same: bool,
         zp: i32,
     ) -> (Vec<i64>, [usize; 2]) {
-        let (oh, ph) = geometry(h, kh, strides[0], dil[0], same).unwrap_or((0, 0));
-        let (ow, pw) = geometry(w, kw, strides[1], dil[1], same).unwrap_or((0, 0));
+        let (oh, ph) = window_geometry(h, kh, strides[0], dil[0], same).unwrap_or((0, 0));
+        let (ow, pw) = window_geometry(w, kw, strides[1], dil[1], same).unwrap_or((0, 0));
         let mut out = vec![0i64; n * oh * ow * cout];
         for b in 0..n {
             for oy in 0..oh {

@@ -103,6 +103,28 @@ pub(crate) const ROUNDER: f32 = 12_582_912.0;
 /// saturating `as` does not).
 pub(crate) const ROUNDER_BITS: i32 = 0x4B40_0000;
 
+/// Output size and leading padding along one spatial axis of a window op, as TFLite computes
+/// them (SAME: half the total padding before, the odd one after), or `None` when a VALID window
+/// does not fit in the input.
+pub(crate) fn window_geometry(
+    input: usize,
+    kernel: usize,
+    stride: usize,
+    dilation: usize,
+    same: bool,
+) -> Option<(usize, usize)> {
+    let stride = stride.max(1);
+    let effective = (kernel.max(1) - 1) * dilation.max(1) + 1;
+    if same {
+        let out = input.div_ceil(stride);
+        let total = ((out.max(1) - 1) * stride + effective).saturating_sub(input);
+        Some((out, total / 2))
+    } else {
+        let out = input.checked_sub(effective)? / stride + 1;
+        Some((out, 0))
+    }
+}
+
 /// A tensor's elements as a typed slice (tract tensors are contiguous).
 pub(crate) fn slice_of<T: Datum>(t: &Tensor) -> TractResult<&[T]> {
     t.try_as_plain_ram()?.as_slice::<T>()
