@@ -186,7 +186,7 @@ fn check_model(golden_path: &Path) -> Result<String, String> {
 /// it (fixed, or worse) is noticed. Everything else in the corpus must match.
 const KNOWN_GAPS: &[(&str, &str)] = &[
     // Float32 MediaPipe model: the 256x256 segmentation output (after five RESIZE_BILINEAR) is
-    // off by up to 3.6e-3 relative; the four other outputs match to 1e-3.
+    // off by up to 4.1e-3 relative (3.6e-3 before the direct convolution changed the summation order); the four other outputs match to 1e-3.
     (
         "fetched__mediapipe__pose_landmark_full",
         "batch 1 output 2: off by",
