@@ -82,10 +82,8 @@ fn direct_acc(bound: f64) -> Option<DatumType> {
     }
 }
 
-/// Values of a float constant (the float bias of a direct convolution), or `None` when the
-/// value is computed at run time.
-fn float_const(imp: &mut Importer, v: &Value) -> OpResult<Option<Vec<f32>>> {
-    let f = to_float(imp, v)?;
+/// Values of a float wire when it is a constant, or `None` when it is computed at run time.
+fn float_const(imp: &Importer, f: OutletId) -> OpResult<Option<Vec<f32>>> {
     let Some(k) = imp.target.outlet_fact(f)?.konst.clone() else {
         return Ok(None);
     };
@@ -95,21 +93,25 @@ fn float_const(imp: &mut Importer, v: &Value) -> OpResult<Option<Vec<f32>>> {
     ))
 }
 
-/// Float weights and start values (the bias) of a direct convolution, when both are constants.
+/// Float weights (already widened or dequantized to the wire `wf`) and start values (the bias)
+/// of a direct convolution, when both are constants.
 fn float_direct_parts(
     imp: &mut Importer,
-    w: &Value,
+    wf: OutletId,
     bias: Option<&Value>,
     ohwi: &[usize],
 ) -> OpResult<Option<(Tensor, Vec<f32>)>> {
-    let Some(wf) = float_const(imp, w)? else {
+    let Some(wf) = float_const(imp, wf)? else {
         return Ok(None);
     };
     let init = match bias {
-        Some(b) => match float_const(imp, b)? {
-            Some(v) if v.len() == ohwi[0] => v,
-            _ => return Ok(None),
-        },
+        Some(b) => {
+            let bf = to_float(imp, b)?;
+            match float_const(imp, bf)? {
+                Some(v) if v.len() == ohwi[0] => v,
+                _ => return Ok(None),
+            }
+        }
         None => vec![0.0; ohwi[0]],
     };
     Ok(Some((Tensor::from_shape(ohwi, &wf)?, init)))
@@ -302,14 +304,14 @@ pub(crate) fn fully_connected(imp: &mut Importer, cx: &OpCx) -> OpResult<Vec<Val
     let mut results = match mode(&x, &w)? {
         Mode::Float => {
             let xf = to_float(imp, &x2v)?;
-            let direct = float_direct_parts(imp, &w, bias.as_ref(), &[m, 1, 1, k])?;
+            let wf = float_weights(imp, &w)?;
+            let direct = float_direct_parts(imp, wf, bias.as_ref(), &[m, 1, 1, k])?;
             let y = if let Some((wt, init)) = direct {
                 let op = DirectConv::new(&wt, &init, f32::datum_type(), [1, 1], [1, 1], false, 0)?;
                 let (op, rest) = fuse_clamp(imp, cx, op, act)?;
                 act = rest;
                 imp.wire1("fc", op, &[xf])?
             } else {
-                let wf = float_weights(imp, &w)?;
                 let mut y = imp.wire1("fc", einsum(f32::datum_type())?, &[xf, wf])?;
                 if let Some(b) = float_bias(imp, bias.as_ref(), 2)? {
                     y = imp.wire1("fc_bias", math::add(), &[y, b])?;
@@ -590,7 +592,9 @@ fn direct_conv2d(
             Ok(Some(vec![requantize(imp, cx, acc, x, w, b, act)?]))
         }
         Mode::Float => {
-            let Some((wt, init)) = float_direct_parts(imp, w, bias, wk.shape())? else {
+            // Constant weights: `to_float` folds them into a constant node, no op is wired.
+            let wf = to_float(imp, w)?;
+            let Some((wt, init)) = float_direct_parts(imp, wf, bias, wk.shape())? else {
                 return Ok(None);
             };
             let xf = to_float(imp, x)?;
