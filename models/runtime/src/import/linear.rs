@@ -18,7 +18,7 @@ use tract_tflite::tflite::{ActivationFunctionType as Act, Padding};
 use super::arith::{act_range_q, finish_float, float_activation, to_float};
 use super::{invalid, unsupported, Importer, OpCx, OpResult, Value};
 use crate::dtype::ElementType;
-use crate::kernels::{DequantizeLinear, DirectConv, Requantize, RowQuantize};
+use crate::kernels::{DepthwiseConv, DequantizeLinear, DirectConv, Requantize, RowQuantize};
 use crate::quant::{FixedMultiplier, QuantParams};
 
 /// How the weights of a linear op are held.
@@ -99,7 +99,8 @@ fn float_direct_parts(
     imp: &mut Importer,
     wf: OutletId,
     bias: Option<&Value>,
-    ohwi: &[usize],
+    shape: &[usize],
+    channels: usize,
 ) -> OpResult<Option<(Tensor, Vec<f32>)>> {
     let Some(wf) = float_const(imp, wf)? else {
         return Ok(None);
@@ -108,22 +109,22 @@ fn float_direct_parts(
         Some(b) => {
             let bf = to_float(imp, b)?;
             match float_const(imp, bf)? {
-                Some(v) if v.len() == ohwi[0] => v,
+                Some(v) if v.len() == channels => v,
                 _ => return Ok(None),
             }
         }
-        None => vec![0.0; ohwi[0]],
+        None => vec![0.0; channels],
     };
-    Ok(Some((Tensor::from_shape(ohwi, &wf)?, init)))
+    Ok(Some((Tensor::from_shape(shape, &wf)?, init)))
 }
 
-/// Folds a clamping activation into a float [`DirectConv`] whose output is float; returns the
-/// op and the activation still to apply (NONE when folded).
-fn fuse_clamp(imp: &Importer, cx: &OpCx, op: DirectConv, act: Act) -> OpResult<(DirectConv, Act)> {
+/// The clamp a float convolution with a float output folds in for `act`, and the activation
+/// still to apply (NONE when folded).
+fn float_clamp(imp: &Importer, cx: &OpCx, act: Act) -> OpResult<(Option<(f32, f32)>, Act)> {
     let float_out = imp.out_info(cx, 0)?.dtype.is_float();
     match super::arith::act_bounds(act) {
-        Ok((lo, hi)) if float_out && act != Act::TANH => Ok((op.with_clamp(lo, hi), Act::NONE)),
-        _ => Ok((op, act)),
+        Ok(bounds) if float_out && act != Act::TANH => Ok((Some(bounds), Act::NONE)),
+        _ => Ok((None, act)),
     }
 }
 
@@ -305,11 +306,12 @@ pub(crate) fn fully_connected(imp: &mut Importer, cx: &OpCx) -> OpResult<Vec<Val
         Mode::Float => {
             let xf = to_float(imp, &x2v)?;
             let wf = float_weights(imp, &w)?;
-            let direct = float_direct_parts(imp, wf, bias.as_ref(), &[m, 1, 1, k])?;
+            let direct = float_direct_parts(imp, wf, bias.as_ref(), &[m, 1, 1, k], m)?;
             let y = if let Some((wt, init)) = direct {
-                let op = DirectConv::new(&wt, &init, f32::datum_type(), [1, 1], [1, 1], false, 0)?;
-                let (op, rest) = fuse_clamp(imp, cx, op, act)?;
+                let (clamp, rest) = float_clamp(imp, cx, act)?;
                 act = rest;
+                let op = DirectConv::new(&wt, &init, f32::datum_type(), [1, 1], [1, 1], false, 0)?
+                    .with_clamp(clamp);
                 imp.wire1("fc", op, &[xf])?
             } else {
                 let mut y = imp.wire1("fc", einsum(f32::datum_type())?, &[xf, wf])?;
@@ -422,7 +424,38 @@ pub(crate) fn conv2d(imp: &mut Importer, cx: &OpCx, depthwise: bool) -> OpResult
     if ws.len() != 4 {
         invalid!("weights must be rank 4, got {ws:?}")
     }
-    if !depthwise && ws[3] == cin {
+    // A depthwise convolution of a single input channel (a network's first layer, often) is an
+    // ordinary one: [1, H, W, O] weights read as OHWI [O, H, W, 1].
+    if depthwise && cin == 1 && ws[0] == 1 {
+        let ohwi = wk.clone().into_tensor().permute_axes(&[3, 1, 2, 0])?;
+        let outlet = imp.konst_outlet("kernel", ohwi.clone())?;
+        let quant = w.quant.clone().map(|mut q| {
+            q.axis = 0;
+            q
+        });
+        let w = Value {
+            outlet,
+            quant,
+            ..w.clone()
+        };
+        if let Some(values) = direct_conv2d(
+            imp,
+            cx,
+            &x,
+            &w,
+            &ohwi,
+            bias.as_ref(),
+            pad,
+            strides,
+            dilations,
+            act,
+            false,
+        )? {
+            return Ok(values);
+        }
+    }
+    let dense = !depthwise && ws[3] == cin;
+    if dense || (depthwise && ws[0] == 1 && ws[3] == cin) {
         if let Some(values) = direct_conv2d(
             imp,
             cx,
@@ -434,6 +467,7 @@ pub(crate) fn conv2d(imp: &mut Importer, cx: &OpCx, depthwise: bool) -> OpResult
             strides,
             dilations,
             act,
+            depthwise,
         )? {
             return Ok(values);
         }
@@ -547,8 +581,9 @@ pub(crate) fn conv2d(imp: &mut Importer, cx: &OpCx, depthwise: bool) -> OpResult
     }
 }
 
-/// A group-1 CONV_2D as a [`DirectConv`], for integer and float operands with constant weights
-/// (and, when float, a constant bias); `None` leaves it to tract's convolution.
+/// A group-1 CONV_2D as a [`DirectConv`] (OHWI weights), or a multiplier-1 DEPTHWISE_CONV_2D as
+/// a [`DepthwiseConv`] (`[1, H, W, C]` weights), for integer and float operands with constant
+/// weights (and, when float, a constant bias); `None` leaves it to tract's convolution.
 #[allow(clippy::too_many_arguments)]
 fn direct_conv2d(
     imp: &mut Importer,
@@ -561,32 +596,36 @@ fn direct_conv2d(
     strides: [i32; 2],
     dilations: [i32; 2],
     act: Act,
+    depthwise: bool,
 ) -> OpResult<Option<Vec<Value>>> {
     let same = matches!(padding(pad)?, PaddingSpec::SameUpper);
     let strides = strides.map(|s| s.max(1) as usize);
     let dilations = dilations.map(|d| d.max(1) as usize);
-    let cout = wk.shape()[0];
+    // The output channels' axis of the weights.
+    let axis = if depthwise { 3 } else { 0 };
+    let cout = wk.shape()[axis];
+    let build = |w: &Tensor, init: &[f32], acc, zp, clamp| -> TractResult<Box<dyn TypedOp>> {
+        Ok(if depthwise {
+            let op = DepthwiseConv::new(w, init, acc, strides, dilations, same, zp)?;
+            Box::new(op.with_clamp(clamp))
+        } else {
+            let op = DirectConv::new(w, init, acc, strides, dilations, same, zp)?;
+            Box::new(op.with_clamp(clamp))
+        })
+    };
     match mode(x, w)? {
         Mode::Integer => {
             let mut wq = w
                 .quant
                 .clone()
                 .unwrap_or_else(|| QuantParams::per_tensor(1.0, 0));
-            wq.axis = 0;
+            wq.axis = axis;
             let wc = centered_weights(wk, &wq)?;
             let x_zp = x.quant.as_ref().map(|q| q.zp0()).unwrap_or(0);
-            let Some(acc_dt) = direct_acc(acc_bound(&wc, 0, x.dtype, x_zp)?) else {
+            let Some(acc_dt) = direct_acc(acc_bound(&wc, axis, x.dtype, x_zp)?) else {
                 return Ok(None);
             };
-            let op = DirectConv::new(
-                &wc,
-                &vec![0.0; cout],
-                acc_dt,
-                strides,
-                dilations,
-                same,
-                x_zp,
-            )?;
+            let op = build(&wc, &vec![0.0; cout], acc_dt, x_zp, None)?;
             let acc = imp.wire1("conv", op, &[x.outlet])?;
             let b = int_bias(imp, bias, cout)?;
             Ok(Some(vec![requantize(imp, cx, acc, x, w, b, act)?]))
@@ -594,12 +633,12 @@ fn direct_conv2d(
         Mode::Float => {
             // Constant weights: `to_float` folds them into a constant node, no op is wired.
             let wf = to_float(imp, w)?;
-            let Some((wt, init)) = float_direct_parts(imp, wf, bias, wk.shape())? else {
+            let Some((wt, init)) = float_direct_parts(imp, wf, bias, wk.shape(), cout)? else {
                 return Ok(None);
             };
             let xf = to_float(imp, x)?;
-            let op = DirectConv::new(&wt, &init, f32::datum_type(), strides, dilations, same, 0)?;
-            let (op, act) = fuse_clamp(imp, cx, op, act)?;
+            let (clamp, act) = float_clamp(imp, cx, act)?;
+            let op = build(&wt, &init, f32::datum_type(), 0, clamp)?;
             let y = imp.wire1("conv", op, &[xf])?;
             Ok(Some(vec![finish_float(imp, cx, y, act)?]))
         }

@@ -14,19 +14,14 @@
 use tract_core::internal::*;
 
 use super::conv_tiles::{Job, Mac, NR};
-use super::{slice_of, tensor_with, window_geometry, with_int, Int};
+use super::window::Window;
+use super::{slice_of, tensor_with};
 
 /// A direct convolution producing the raw accumulators (plus an initial per-channel value).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DirectConv {
-    /// Window height and width.
-    pub kernel: [usize; 2],
-    /// Strides along height and width.
-    pub strides: [usize; 2],
-    /// Dilations along height and width.
-    pub dilations: [usize; 2],
-    /// TFLite SAME padding (otherwise VALID).
-    pub same: bool,
+    /// The sliding window.
+    pub window: Window,
     /// Zero point subtracted from integer inputs (0 for float inputs).
     pub input_zero_point: i32,
     /// Bit patterns of the f32 clamp bounds of a fused activation (float accumulators only);
@@ -83,10 +78,7 @@ impl DirectConv {
             .cast_to_dt(acc)?
             .into_owned();
         Ok(DirectConv {
-            kernel: [kh, kw],
-            strides: strides.map(|s| s.max(1)),
-            dilations: dilations.map(|d| d.max(1)),
-            same,
+            window: Window::new([kh, kw], strides, dilations, same),
             input_zero_point,
             clamp: None,
             cin,
@@ -96,32 +88,11 @@ impl DirectConv {
         })
     }
 
-    /// Clamps the (float) results to `[lo, hi]`: the fused activation of a float convolution.
-    pub fn with_clamp(mut self, lo: f32, hi: f32) -> DirectConv {
-        self.clamp = Some([lo.to_bits(), hi.to_bits()]);
+    /// Clamps the (float) results to `[lo, hi]` when given: the fused activation of a float
+    /// convolution.
+    pub fn with_clamp(mut self, bounds: Option<(f32, f32)>) -> DirectConv {
+        self.clamp = bounds.map(|(lo, hi)| [lo.to_bits(), hi.to_bits()]);
         self
-    }
-
-    /// Output height and width with the leading paddings, or an error for a too-small input.
-    fn output_geometry(&self, h: usize, w: usize) -> TractResult<[(usize, usize); 2]> {
-        let mut out = [(0, 0); 2];
-        for (axis, size) in [h, w].into_iter().enumerate() {
-            out[axis] = window_geometry(
-                size,
-                self.kernel[axis],
-                self.strides[axis],
-                self.dilations[axis],
-                self.same,
-            )
-            .ok_or_else(|| {
-                format_err!(
-                    "input size {size} is smaller than the {} window (dilation {})",
-                    self.kernel[axis],
-                    self.dilations[axis]
-                )
-            })?;
-        }
-        Ok(out)
     }
 
     /// NHWC dimensions of an input of rank 4, or rank 2 (`[n, k]` read as `[n, 1, 1, k]`).
@@ -139,68 +110,36 @@ impl DirectConv {
         input: &Tensor,
         kernel: impl Fn(&Job<A>, &mut [A]),
     ) -> TractResult<Tensor> {
-        let [n, h, w, c] = Self::nhwc(input.shape())?;
+        let dims = Self::nhwc(input.shape())?;
         ensure!(
-            c == self.cin,
-            "input has {c} channels, weights expect {}",
+            dims[3] == self.cin,
+            "input has {} channels, weights expect {}",
+            dims[3],
             self.cin
         );
-        let [(oh, pad_h), (ow, pad_w)] = self.output_geometry(h, w)?;
-        // The padded extent covers every window, including SAME's trailing padding.
-        let ph = (h + pad_h)
-            .max((oh.max(1) - 1) * self.strides[0] + (self.kernel[0] - 1) * self.dilations[0] + 1);
-        let pw = (w + pad_w)
-            .max((ow.max(1) - 1) * self.strides[1] + (self.kernel[1] - 1) * self.dilations[1] + 1);
-        let mut xp = vec![A::default(); n * ph * pw * c];
-        let zp = self.input_zero_point;
-        let dt = input.datum_type();
-        if dt == f32::datum_type() {
-            pad_into(
-                slice_of::<f32>(input)?,
-                [n, h, w, c],
-                [ph, pw],
-                [pad_h, pad_w],
-                &mut xp,
-                A::from_f32,
-            );
-        } else {
-            with_int!(dt, T => {
-                let x = slice_of::<T>(input)?;
-                pad_into(x, [n, h, w, c], [ph, pw], [pad_h, pad_w], &mut xp, |v: T| A::from_i32(v.to_i32() - zp));
-            });
-        }
-        let mut bases = Vec::with_capacity(n * oh * ow);
-        for b in 0..n {
-            for oy in 0..oh {
-                for ox in 0..ow {
-                    bases.push(((b * ph + oy * self.strides[0]) * pw + ox * self.strides[1]) * c);
-                }
-            }
-        }
+        let padded = self.window.pad::<A>(input, dims, self.input_zero_point)?;
+        let (c, cols, win) = (self.cin, padded.cols, &self.window);
         // Undilated, a window row's taps are adjacent in NHWC: one run of kw * c values.
-        let (segments, run) = if self.dilations[1] == 1 {
-            let rows = (0..self.kernel[0]).map(|ky| ky * self.dilations[0] * pw * c);
-            (rows.collect::<Vec<_>>(), self.kernel[1] * c)
+        let (segments, run) = if win.dilations[1] == 1 {
+            let rows = (0..win.kernel[0]).map(|ky| ky * win.dilations[0] * cols * c);
+            (rows.collect::<Vec<_>>(), win.kernel[1] * c)
         } else {
-            let taps = (0..self.kernel[0]).flat_map(|ky| {
-                (0..self.kernel[1])
-                    .map(move |kx| (ky * self.dilations[0] * pw + kx * self.dilations[1]) * c)
-            });
-            (taps.collect(), c)
+            (win.taps(cols, c), c)
         };
         let job = Job {
-            xp: &xp,
-            bases: &bases,
+            xp: &padded.xp,
+            bases: &padded.bases,
             segments: &segments,
             run,
             cout: self.cout,
             panels: slice_of::<A>(&self.panels)?,
             init: slice_of::<A>(&self.init)?,
         };
+        let [oh, ow] = padded.out;
         let shape: TVec<usize> = if input.rank() == 2 {
-            tvec![n, self.cout]
+            tvec![padded.n, self.cout]
         } else {
-            tvec![n, oh, ow, self.cout]
+            tvec![padded.n, oh, ow, self.cout]
         };
         let clamp = self.clamp.map(|b| b.map(f32::from_bits));
         tensor_with::<A>(A::datum_type(), &shape, |out| {
@@ -212,27 +151,6 @@ impl DirectConv {
     }
 }
 
-/// Copies `x` into the zero-padded `xp`, converting each element.
-fn pad_into<T: Copy, A: Copy>(
-    x: &[T],
-    [n, h, w, c]: [usize; 4],
-    [ph, pw]: [usize; 2],
-    [top, left]: [usize; 2],
-    xp: &mut [A],
-    convert: impl Fn(T) -> A,
-) {
-    let row = w * c;
-    for b in 0..n {
-        for y in 0..h {
-            let src = &x[(b * h + y) * row..][..row];
-            let dst = &mut xp[((b * ph + y + top) * pw + left) * c..][..row];
-            for (d, &s) in dst.iter_mut().zip(src) {
-                *d = convert(s);
-            }
-        }
-    }
-}
-
 impl Op for DirectConv {
     fn name(&self) -> StaticName {
         "LitehouseDirectConv".into()
@@ -240,13 +158,13 @@ impl Op for DirectConv {
     fn info(&self) -> TractResult<Vec<String>> {
         Ok(vec![format!(
             "{}x{}x{} -> {} stride {:?} dilation {:?} {} zp {} acc {:?}",
-            self.kernel[0],
-            self.kernel[1],
+            self.window.kernel[0],
+            self.window.kernel[1],
             self.cin,
             self.cout,
-            self.strides,
-            self.dilations,
-            if self.same { "SAME" } else { "VALID" },
+            self.window.strides,
+            self.window.dilations,
+            if self.window.same { "SAME" } else { "VALID" },
             self.input_zero_point,
             self.panels.datum_type()
         )])
@@ -275,8 +193,9 @@ impl TypedOp for DirectConv {
         match s.rank() {
             2 => Ok(tvec!(dt.fact(tvec![s[0].clone(), self.cout.to_dim()]))),
             4 => {
-                let [(oh, _), (ow, _)] =
-                    self.output_geometry(s[1].to_usize()?, s[2].to_usize()?)?;
+                let [(oh, _), (ow, _)] = self
+                    .window
+                    .output_geometry(s[1].to_usize()?, s[2].to_usize()?)?;
                 Ok(tvec!(dt.fact(tvec![
                     s[0].clone(),
                     oh.to_dim(),
@@ -295,6 +214,7 @@ mod tests {
     use super::*;
     use crate::kernels::conv_tiles::f32_variants;
     use crate::kernels::test_rng;
+    use crate::kernels::window::window_geometry;
 
     /// The textbook loop: every output as a sum over the window of input minus zero point times
     /// weight, padding contributing nothing.

@@ -1,23 +1,29 @@
 //! Small tract-core operators for the integer semantics tract does not have (LiteRT's fixed-point
 //! requantization, affine (de)quantization, 8-bit lookup tables, integer average pooling,
-//! TFLite-style image resizing), and a direct NHWC convolution that needs no im2col buffer.
+//! TFLite-style image resizing), and direct NHWC convolutions (dense and depthwise) that need no
+//! im2col buffer.
 
 mod avg_pool;
 mod conv_tiles;
+mod depthwise;
 mod direct_conv;
 mod lut;
 mod quantize;
 mod requantize;
 mod resize;
 mod row_quantize;
+mod window;
 
 pub use avg_pool::IntAvgPool;
+pub use depthwise::DepthwiseConv;
 pub use direct_conv::DirectConv;
 pub use lut::Lut8;
 pub use quantize::{DequantizeLinear, QuantizeLinear};
 pub use requantize::Requantize;
 pub use resize::{ResizeKind, ResizeNhwc};
 pub use row_quantize::RowQuantize;
+pub(crate) use window::window_geometry;
+pub use window::Window;
 
 use tract_core::internal::*;
 
@@ -102,28 +108,6 @@ pub(crate) const ROUNDER: f32 = 12_582_912.0;
 /// `ROUNDER_BITS + q` after adding `ROUNDER`, a float-to-int conversion that vectorizes (Rust's
 /// saturating `as` does not).
 pub(crate) const ROUNDER_BITS: i32 = 0x4B40_0000;
-
-/// Output size and leading padding along one spatial axis of a window op, as TFLite computes
-/// them (SAME: half the total padding before, the odd one after), or `None` when a VALID window
-/// does not fit in the input.
-pub(crate) fn window_geometry(
-    input: usize,
-    kernel: usize,
-    stride: usize,
-    dilation: usize,
-    same: bool,
-) -> Option<(usize, usize)> {
-    let stride = stride.max(1);
-    let effective = (kernel.max(1) - 1) * dilation.max(1) + 1;
-    if same {
-        let out = input.div_ceil(stride);
-        let total = ((out.max(1) - 1) * stride + effective).saturating_sub(input);
-        Some((out, total / 2))
-    } else {
-        let out = input.checked_sub(effective)? / stride + 1;
-        Some((out, 0))
-    }
-}
 
 /// A tensor's elements as a typed slice (tract tensors are contiguous).
 pub(crate) fn slice_of<T: Datum>(t: &Tensor) -> TractResult<&[T]> {

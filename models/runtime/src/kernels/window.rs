@@ -1,0 +1,185 @@
+//! The sliding window shared by the direct convolutions: TFLite's output geometry, and the input
+//! centered into a zero-padded NHWC copy from which every window is read in place.
+
+use tract_core::internal::*;
+
+use super::conv_tiles::Mac;
+use super::{slice_of, with_int, Int};
+
+/// Output size and leading padding along one spatial axis of a window op, as TFLite computes
+/// them (SAME: half the total padding before, the odd one after), or `None` when a VALID window
+/// does not fit in the input.
+pub(crate) fn window_geometry(
+    input: usize,
+    kernel: usize,
+    stride: usize,
+    dilation: usize,
+    same: bool,
+) -> Option<(usize, usize)> {
+    let stride = stride.max(1);
+    let effective = (kernel.max(1) - 1) * dilation.max(1) + 1;
+    if same {
+        let out = input.div_ceil(stride);
+        let total = ((out.max(1) - 1) * stride + effective).saturating_sub(input);
+        Some((out, total / 2))
+    } else {
+        let out = input.checked_sub(effective)? / stride + 1;
+        Some((out, 0))
+    }
+}
+
+/// A 2-D window: size, strides, dilations (each at least 1) and padding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Window {
+    /// Window height and width.
+    pub kernel: [usize; 2],
+    /// Strides along height and width.
+    pub strides: [usize; 2],
+    /// Dilations along height and width.
+    pub dilations: [usize; 2],
+    /// TFLite SAME padding (otherwise VALID).
+    pub same: bool,
+}
+
+/// An input centered into a zero-padded NHWC buffer, with the offset of each output pixel's
+/// window (batch-major, then row-major).
+pub(super) struct Padded<A> {
+    /// The padded input: `[n, rows, cols, c]`.
+    pub xp: Vec<A>,
+    /// Offset in `xp` of each output pixel's top-left tap.
+    pub bases: Vec<usize>,
+    /// Batch size and output height and width.
+    pub n: usize,
+    pub out: [usize; 2],
+    /// Padded row length in pixels.
+    pub cols: usize,
+    /// Channels.
+    pub c: usize,
+}
+
+impl Window {
+    /// A window with strides and dilations of at least 1.
+    pub fn new(
+        kernel: [usize; 2],
+        strides: [usize; 2],
+        dilations: [usize; 2],
+        same: bool,
+    ) -> Window {
+        Window {
+            kernel,
+            strides: strides.map(|s| s.max(1)),
+            dilations: dilations.map(|d| d.max(1)),
+            same,
+        }
+    }
+
+    /// Output height and width with the leading paddings, or an error for a too-small input.
+    pub(super) fn output_geometry(&self, h: usize, w: usize) -> TractResult<[(usize, usize); 2]> {
+        let mut out = [(0, 0); 2];
+        for (axis, size) in [h, w].into_iter().enumerate() {
+            out[axis] = window_geometry(
+                size,
+                self.kernel[axis],
+                self.strides[axis],
+                self.dilations[axis],
+                self.same,
+            )
+            .ok_or_else(|| {
+                format_err!(
+                    "input size {size} is smaller than the {} window (dilation {})",
+                    self.kernel[axis],
+                    self.dilations[axis]
+                )
+            })?;
+        }
+        Ok(out)
+    }
+
+    /// Offset of each tap (row-major) from its window's base, in a padded buffer `cols` pixels
+    /// wide with `c` channels.
+    pub(super) fn taps(&self, cols: usize, c: usize) -> Vec<usize> {
+        (0..self.kernel[0])
+            .flat_map(|ky| {
+                (0..self.kernel[1])
+                    .map(move |kx| (ky * self.dilations[0] * cols + kx * self.dilations[1]) * c)
+            })
+            .collect()
+    }
+
+    /// Copies the NHWC `input` (float, or integer minus `zero_point`) into a zero-padded
+    /// buffer covering every window.
+    pub(super) fn pad<A: Mac>(
+        &self,
+        input: &Tensor,
+        [n, h, w, c]: [usize; 4],
+        zero_point: i32,
+    ) -> TractResult<Padded<A>> {
+        let [(oh, pad_h), (ow, pad_w)] = self.output_geometry(h, w)?;
+        // The padded extent covers every window, including SAME's trailing padding.
+        let extent = |out: usize, axis: usize| {
+            (out.max(1) - 1) * self.strides[axis]
+                + (self.kernel[axis] - 1) * self.dilations[axis]
+                + 1
+        };
+        let rows = (h + pad_h).max(extent(oh, 0));
+        let cols = (w + pad_w).max(extent(ow, 1));
+        let mut xp = vec![A::default(); n * rows * cols * c];
+        let dt = input.datum_type();
+        let geometry = [n, h, w, c];
+        if dt == f32::datum_type() {
+            let x = slice_of::<f32>(input)?;
+            pad_into(
+                x,
+                geometry,
+                [rows, cols],
+                [pad_h, pad_w],
+                &mut xp,
+                A::from_f32,
+            );
+        } else {
+            with_int!(dt, T => {
+                let x = slice_of::<T>(input)?;
+                let center = |v: T| A::from_i32(v.to_i32() - zero_point);
+                pad_into(x, geometry, [rows, cols], [pad_h, pad_w], &mut xp, center);
+            });
+        }
+        let mut bases = Vec::with_capacity(n * oh * ow);
+        for b in 0..n {
+            for oy in 0..oh {
+                for ox in 0..ow {
+                    let pixel = (b * rows + oy * self.strides[0]) * cols + ox * self.strides[1];
+                    bases.push(pixel * c);
+                }
+            }
+        }
+        Ok(Padded {
+            xp,
+            bases,
+            n,
+            out: [oh, ow],
+            cols,
+            c,
+        })
+    }
+}
+
+/// Copies `x` into the zero-padded `xp`, converting each element.
+fn pad_into<T: Copy, A: Copy>(
+    x: &[T],
+    [n, h, w, c]: [usize; 4],
+    [rows, cols]: [usize; 2],
+    [top, left]: [usize; 2],
+    xp: &mut [A],
+    convert: impl Fn(T) -> A,
+) {
+    let row = w * c;
+    for b in 0..n {
+        for y in 0..h {
+            let src = &x[(b * h + y) * row..][..row];
+            let dst = &mut xp[((b * rows + y + top) * cols + left) * c..][..row];
+            for (d, &s) in dst.iter_mut().zip(src) {
+                *d = convert(s);
+            }
+        }
+    }
+}
