@@ -185,12 +185,12 @@ fn pixels<A: Mac>(job: &DwJob<A>, out: &mut [A]) {
             }
             out[c0..c0 + LANES].copy_from_slice(&acc);
         }
-        for ch in full..c {
+        for (ch, out) in out.iter_mut().enumerate().skip(full) {
             let mut acc = job.init[ch];
             for (t, &offset) in job.taps.iter().enumerate() {
                 acc = acc + job.xp[base + offset + ch] * job.weights[t * c + ch];
             }
-            out[ch] = acc;
+            *out = acc;
         }
     }
 }
