@@ -11,7 +11,7 @@ use super::arith::{act_range_q, finish_float, scalar_like, to_float};
 use super::layout::axis_of;
 use super::{invalid, unsupported, Importer, OpCx, OpResult, Value};
 use crate::dtype::ElementType;
-use crate::kernels::{IntAvgPool, Lut8, ResizeKind, ResizeNhwc};
+use crate::kernels::{IntPool, PoolReduce, ResizeKind, ResizeNhwc};
 
 /// MAX_POOL_2D and AVERAGE_POOL_2D on NHWC input.
 pub(crate) fn pool(imp: &mut Importer, cx: &OpCx, op: B) -> OpResult<Vec<Value>> {
@@ -73,8 +73,8 @@ pub(crate) fn pool(imp: &mut Importer, cx: &OpCx, op: B) -> OpResult<Vec<Value>>
 }
 
 /// Pools on 8-bit quantized input whose output has the input's own parameters (what TFLite's
-/// converters produce) run on the integers as LiteRT's integer kernels do. MAX_POOL_2D: max
-/// commutes with the affine map, so only the fused activation's clamp remains (a lookup table).
+/// converters produce) run on the integers as LiteRT's integer kernels do ([`IntPool`]).
+/// MAX_POOL_2D: max commutes with the affine map, so only the fused activation's clamp remains.
 /// AVERAGE_POOL_2D: int32 window sums with LiteRT's rounding division. `None` when the
 /// parameters differ (the float path handles that).
 fn int_pool(
@@ -97,29 +97,20 @@ fn int_pool(
         return Ok(None);
     }
     let (lo, hi) = act_range_q(act, qo, info.dtype)?;
-    let outlet = if op == B::MAX_POOL_2D {
-        let pool = MaxPool {
-            pool_spec: pool_spec.clone(),
-            with_index_outputs: None,
-        };
-        let mut outlet = imp.wire1("max_pool", pool, &[x.outlet])?;
-        if Some((lo, hi)) != info.dtype.int_range() {
-            let dt = info.dtype.datum_type();
-            let clamp = Lut8::build(dt, dt, |q| q.clamp(lo, hi))?;
-            outlet = imp.wire1("activation", clamp, &[outlet])?;
-        }
-        outlet
-    } else {
-        let strides = pool_spec.strides.clone().unwrap_or_else(|| tvec![1, 1]);
-        let pool = IntAvgPool {
-            kernel: [pool_spec.kernel_shape[0], pool_spec.kernel_shape[1]],
-            strides: [strides[0], strides[1]],
-            same: matches!(pool_spec.padding, PaddingSpec::SameUpper),
-            min: lo,
-            max: hi,
-        };
-        imp.wire1("avg_pool", pool, &[x.outlet])?
+    let strides = pool_spec.strides.clone().unwrap_or_else(|| tvec![1, 1]);
+    let pool = IntPool {
+        reduce: if op == B::MAX_POOL_2D {
+            PoolReduce::Max
+        } else {
+            PoolReduce::Average
+        },
+        kernel: [pool_spec.kernel_shape[0], pool_spec.kernel_shape[1]],
+        strides: [strides[0], strides[1]],
+        same: matches!(pool_spec.padding, PaddingSpec::SameUpper),
+        min: lo,
+        max: hi,
     };
+    let outlet = imp.wire1("pool", pool, &[x.outlet])?;
     Ok(Some(Value {
         outlet,
         dtype: info.dtype,

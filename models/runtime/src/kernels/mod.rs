@@ -1,12 +1,12 @@
 //! Small tract-core operators for the integer semantics tract does not have (LiteRT's fixed-point
-//! requantization, affine (de)quantization, 8-bit lookup tables, integer average pooling,
+//! requantization, affine (de)quantization, 8-bit lookup tables, integer pooling,
 //! TFLite-style image resizing), and direct NHWC convolutions (dense and depthwise) that need no
 //! im2col buffer.
 
-mod avg_pool;
 mod conv_tiles;
 mod depthwise;
 mod direct_conv;
+mod int_pool;
 mod lut;
 mod quantize;
 mod requantize;
@@ -14,9 +14,9 @@ mod resize;
 mod row_quantize;
 mod window;
 
-pub use avg_pool::IntAvgPool;
 pub use depthwise::DepthwiseConv;
 pub use direct_conv::DirectConv;
+pub use int_pool::{IntPool, PoolReduce};
 pub use lut::Lut8;
 pub use quantize::{DequantizeLinear, QuantizeLinear};
 pub use requantize::Requantize;
