@@ -2,6 +2,7 @@
 //! figure from models/runtime/testdata/goldens/litert_timings.json (measured by make_goldens.py
 //! on the same machine). `cargo bench -p litehouse-models`; prints a Markdown table of medians,
 //! or of the fastest sample with `LATENCY_MIN=1` (steadier on a machine with noisy neighbours).
+//! `LATENCY_ONLY=<part of a file name>` runs the matching models only (for `perf record`).
 
 #![allow(clippy::unwrap_used)] // benchmark over trusted fixtures
 
@@ -69,7 +70,8 @@ fn main() {
         "| model | load+optimize ms | batch 1 us (LiteRT) | ratio | batch 32 us (LiteRT) | ratio |"
     );
     println!("|---|---|---|---|---|---|");
-    for rel in models {
+    let only = std::env::var("LATENCY_ONLY").unwrap_or_default();
+    for rel in models.into_iter().filter(|m| m.contains(&only)) {
         let bytes = match std::fs::read(testdata.join(rel)) {
             Ok(b) => b,
             Err(e) => {

@@ -45,30 +45,33 @@ impl IntPool {
         let (n, h, w, c) = (shape[0], shape[1], shape[2], shape[3]);
         let (oh, pad_h) = self.geometry(h, 0)?;
         let (ow, pad_w) = self.geometry(w, 1)?;
+        // The window clipped to the input along one axis.
+        let clip = |o: usize, axis: usize, pad: usize, size: usize| {
+            let start = (o * self.strides[axis]) as isize - pad as isize;
+            let end = (start + self.kernel[axis] as isize).clamp(0, size as isize) as usize;
+            start.max(0) as usize..end
+        };
         let mut acc = vec![0i32; c];
+        let mut outputs = out.chunks_exact_mut(c);
         for b in 0..n {
             for oy in 0..oh {
-                let y0 = (oy * self.strides[0]) as isize - pad_h as isize;
-                let ys =
-                    y0.max(0) as usize..((y0 + self.kernel[0] as isize).max(0) as usize).min(h);
+                let ys = clip(oy, 0, pad_h, h);
                 for ox in 0..ow {
-                    let x0 = (ox * self.strides[1]) as isize - pad_w as isize;
-                    let xs =
-                        x0.max(0) as usize..((x0 + self.kernel[1] as isize).max(0) as usize).min(w);
-                    let pixels = ys.clone().flat_map(|y| {
-                        let row = ((b * h + y) * w) * c;
-                        xs.clone().map(move |xx| &x[row + xx * c..][..c])
+                    let xs = clip(ox, 1, pad_w, w);
+                    let Some(o) = outputs.next() else {
+                        bail!("IntPool output smaller than its shape");
+                    };
+                    let count = (ys.len() * xs.len()) as i32;
+                    let mut pixels = ys.clone().flat_map(|y| {
+                        let row = (b * h + y) * w;
+                        xs.clone().map(move |xx| (row + xx) * c)
                     });
-                    let o = &mut out[((b * oh + oy) * ow + ox) * c..][..c];
                     match self.reduce {
                         PoolReduce::Average => {
                             acc.fill(0);
-                            for pixel in pixels {
-                                for (a, &v) in acc.iter_mut().zip(pixel) {
-                                    *a += v.to_i32();
-                                }
+                            for p in pixels {
+                                sum_into(&mut acc, &x[p..p + c]);
                             }
-                            let count = (ys.len() * xs.len()) as i32;
                             for (dst, &a) in o.iter_mut().zip(&acc) {
                                 let avg = if count == 0 {
                                     0
@@ -83,14 +86,16 @@ impl IntPool {
                         PoolReduce::Max => {
                             // An empty window (only possible with padding larger than the
                             // window) gives the activation's lower bound.
-                            acc.fill(i32::MIN);
-                            for pixel in pixels {
-                                for (a, &v) in acc.iter_mut().zip(pixel) {
-                                    *a = (*a).max(v.to_i32());
-                                }
+                            let (lo, hi) = (T::from_i32(self.min), T::from_i32(self.max));
+                            match pixels.next() {
+                                Some(p) => o.copy_from_slice(&x[p..p + c]),
+                                None => o.fill(lo),
                             }
-                            for (dst, &a) in o.iter_mut().zip(&acc) {
-                                *dst = T::from_i32(a.clamp(self.min, self.max));
+                            for p in pixels {
+                                max_into(o, &x[p..p + c]);
+                            }
+                            for v in o.iter_mut() {
+                                *v = (*v).clamp(lo, hi);
                             }
                         }
                     }
@@ -98,6 +103,22 @@ impl IntPool {
             }
         }
         Ok(())
+    }
+}
+
+/// `acc += x`, lane by lane (a loop the compiler vectorizes).
+#[inline(always)]
+fn sum_into<T: Int>(acc: &mut [i32], x: &[T]) {
+    for (a, &v) in acc.iter_mut().zip(x) {
+        *a += v.to_i32();
+    }
+}
+
+/// `acc = max(acc, x)`, lane by lane.
+#[inline(always)]
+fn max_into<T: Int>(acc: &mut [T], x: &[T]) {
+    for (a, &v) in acc.iter_mut().zip(x) {
+        *a = if v > *a { v } else { *a };
     }
 }
 

@@ -51,7 +51,7 @@ pub(crate) fn ints_as_i32(t: &Tensor) -> TractResult<Vec<i32>> {
 }
 
 /// An integer element type the kernels read and write (values already in range on write).
-pub(crate) trait Int: Datum + Copy {
+pub(crate) trait Int: Datum + Copy + Ord {
     /// Widens to i32.
     fn to_i32(self) -> i32;
     /// Narrows an in-range i32.

@@ -1,9 +1,10 @@
 //! LiteRT's requantization of an integer accumulator to an 8-bit output, exact to its fixed-point
-//! arithmetic: a vectorized f32 estimate settles almost every element, the integer path the rest.
+//! arithmetic: gemmlowp's two roundings written branch-free over 64-bit integer lanes, so the
+//! compiler vectorizes them (AVX-512 where the CPU has it).
 
 use tract_core::internal::*;
 
-use super::{slice_of, tensor_with, with_int, Int, ROUNDER, ROUNDER_BITS};
+use super::{slice_of, tensor_with, with_int, Int};
 use crate::quant::FixedMultiplier;
 
 /// `out = clamp(MultiplyByQuantizedMultiplier(acc + bias[c], m[c]) + zp, min, max)`, with `c` the
@@ -36,24 +37,24 @@ impl std::hash::Hash for CachedPlan {
 }
 impl std::fmt::Debug for CachedPlan {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "plan of {} channel(s)", self.0.fixed.len())
+        write!(f, "plan of {} lane(s)", self.0.bias.len())
     }
 }
 
-/// Accumulators at or above this magnitude skip the f32 estimate: below it `acc + bias` (with
-/// `|bias| < 2^23`) is an exact f32 integer.
-const F32_EXACT: f32 = (1u32 << 23) as f32;
-
-/// Per-channel constants of the f32 estimate, as slices the inner loop can vectorize over.
+/// Per-channel constants as slices the row loop vectorizes over.
 #[derive(Default)]
 struct Plan {
-    bias: Vec<f32>,
-    /// `M * 2^(shift - 31)`, the real multiplier, rounded to f32.
-    multiplier: Vec<f32>,
-    /// Distance from a half-integer under which the estimate cannot decide the rounding; 1.0 for
-    /// channels the estimate does not cover (those always take the exact path).
-    band: Vec<f32>,
-    fixed: Vec<(i64, FixedMultiplier)>,
+    bias: Vec<i32>,
+    /// Left shift (multipliers above 1).
+    left: Vec<u32>,
+    mantissa: Vec<i32>,
+    /// Right shift of the rounding division, its mask `2^right - 1`, and half the mask.
+    right: Vec<u32>,
+    mask: Vec<i32>,
+    half: Vec<i32>,
+    /// A mantissa of i32::MIN (the one input gemmlowp's high multiply saturates on) sends the
+    /// whole op to the scalar path.
+    scalar: bool,
 }
 
 /// Shortest row the kernel runs on (per-tensor parameters, or a few channels repeated): long
@@ -100,199 +101,180 @@ impl Requantize {
         let distinct = self.channels().unwrap_or(1);
         // Whole pixels of channels per row, repeated to at least `MIN_ROW` values.
         let width = distinct * (MIN_ROW / distinct).max(1);
-        // The estimate is off from the real product by at most 2^-22 of its magnitude (two f32
-        // roundings), and the magnitude is at most the clamp range plus one after clamping.
-        let reach = (self.min - self.zero_point)
-            .unsigned_abs()
-            .max((self.max - self.zero_point).unsigned_abs()) as f64
-            + 2.0;
-        let estimate_error = reach * pow2(-22);
-        let mut plan = Plan {
-            bias: Vec::with_capacity(width),
-            multiplier: Vec::with_capacity(width),
-            band: Vec::with_capacity(width),
-            fixed: Vec::with_capacity(width),
-        };
-        for c in 0..distinct {
-            let b = self.bias.get(c).or(self.bias.first()).copied().unwrap_or(0) as i64;
+        let mut plan = Plan::default();
+        for j in 0..width {
+            let c = j % distinct;
+            let b = self.bias.get(c).or(self.bias.first()).copied().unwrap_or(0);
             let m = self.multipliers.get(c).or(self.multipliers.first());
             let m = m.copied().unwrap_or(zero);
-            let covered = m.shift <= 0 && m.mantissa >= 0 && b.abs() < 1 << 23;
-            let right = -m.shift;
-            // The fixed-point high multiply rounds once at 2^-31, i.e. by up to 0.5 / 2^right
-            // in the final units, before the rounding shift.
-            let band = pow2(-1 - right) + estimate_error;
-            plan.bias.push(b as f32);
-            plan.multiplier
-                .push((m.mantissa as f64 * pow2(-31 - right)) as f32);
-            plan.band
-                .push(if covered { band.min(1.0) as f32 } else { 1.0 });
-            plan.fixed.push((b, m));
-        }
-        for j in distinct..width {
-            let c = j % distinct;
-            plan.bias.push(plan.bias[c]);
-            plan.multiplier.push(plan.multiplier[c]);
-            plan.band.push(plan.band[c]);
-            plan.fixed.push(plan.fixed[c]);
+            let right = (-m.shift).clamp(0, 31) as u32;
+            let mask = ((1i64 << right) - 1) as i32;
+            plan.bias.push(b);
+            plan.left.push(m.shift.clamp(0, 31) as u32);
+            plan.mantissa.push(m.mantissa);
+            plan.right.push(right);
+            plan.mask.push(mask);
+            plan.half.push(mask >> 1);
+            plan.scalar |= m.mantissa == i32::MIN;
         }
         plan
     }
 
-    /// Requantizes rows of `channels` accumulators. An f32 estimate decides almost every element
-    /// exactly; the few whose real value lies too close to a rounding boundary (and channels the
-    /// estimate does not cover) are recomputed with LiteRT's integer arithmetic.
+    /// Requantizes rows of `channels` accumulators.
     fn fill<A: Acc, O: Int>(&self, acc: &[A], out: &mut [O]) {
+        self.fill_with(acc, out, requantize_row_dispatch)
+    }
+
+    /// `fill` with a given row kernel (the dispatch, or one variant in tests).
+    fn fill_with<A: Acc, O: Int>(
+        &self,
+        acc: &[A],
+        out: &mut [O],
+        row: impl Fn(&[A], &Plan, &RowConsts, &mut [O]),
+    ) {
         let plan = &self.plan.0;
-        let width = plan.fixed.len();
-        let zp = self.zero_point as f32;
-        let (lo, hi) = (self.min as f32, self.max as f32);
         let k = RowConsts {
-            zp,
-            lo,
-            hi,
-            // Clamp before rounding at one past the range: far values land on the bound exactly.
-            ylo: lo - zp - 1.0,
-            yhi: hi - zp + 1.0,
+            zp: self.zero_point,
+            lo: self.min.saturating_sub(self.zero_point),
+            hi: self.max.saturating_sub(self.zero_point),
         };
-        let mut unsure = vec![0u8; width];
+        let width = plan.bias.len();
         for (a_row, o_row) in acc.chunks(width).zip(out.chunks_mut(width)) {
-            let unsure = &mut unsure[..a_row.len()];
-            estimate_row_dispatch(a_row, plan, &k, o_row, unsure);
-            // Scan the doubt flags a block at a time: they are rare.
-            for (block, flags) in unsure.chunks(32).enumerate() {
-                if flags.iter().fold(0u8, |a, &u| a | u) == 0 {
-                    continue;
+            if plan.scalar {
+                for (j, (a, o)) in a_row.iter().zip(o_row.iter_mut()).enumerate() {
+                    let m = FixedMultiplier {
+                        mantissa: plan.mantissa[j],
+                        shift: plan.left[j] as i32 - plan.right[j] as i32,
+                    };
+                    let q = m.apply(a.plus_bias(plan.bias[j]));
+                    let q = q.saturating_add(self.zero_point);
+                    *o = O::from_i32(q.clamp(self.min, self.max));
                 }
-                for (i, _) in flags.iter().enumerate().filter(|(_, &u)| u != 0) {
-                    let j = block * 32 + i;
-                    let (b, m) = plan.fixed[j];
-                    let v = (a_row[j].to_i64() + b).clamp(i32::MIN as i64, i32::MAX as i64);
-                    let exact = m.apply(v as i32).saturating_add(self.zero_point);
-                    o_row[j] = O::from_i32(exact.clamp(self.min, self.max));
-                }
+            } else {
+                row(a_row, plan, &k, o_row);
             }
         }
     }
-}
-
-/// `2^e` for `e` in f64's normal exponent range, built from its bits (`powi` is a slow loop).
-fn pow2(e: i32) -> f64 {
-    f64::from_bits(((1023 + e.clamp(-1022, 1023)) as u64) << 52)
 }
 
 /// An accumulator element: an exact integer held as f32, f64 or i32.
 trait Acc: Datum + Copy {
-    /// As f32; values too large for f32 to hold exactly stay at or above 2^23, where the kernel
-    /// flags them for the exact path.
-    fn to_f32(self) -> f32;
-    /// The exact integer.
-    fn to_i64(self) -> i64;
+    /// `acc + bias`, clamped to i32's range (NaN reads as 0).
+    fn plus_bias(self, bias: i32) -> i32;
 }
 
-macro_rules! impl_acc {
-    ($($t:ty),*) => {$(
-        impl Acc for $t {
-            #[inline(always)]
-            fn to_f32(self) -> f32 {
-                self as f32
-            }
-            fn to_i64(self) -> i64 {
-                self as i64
-            }
-        }
-    )*};
+/// 1.5 * 2^52: adding it to an integral f64 below 2^51 in magnitude leaves the integer in the
+/// low bits of the sum's bit pattern, a conversion that vectorizes (Rust's saturating `as`
+/// does not).
+const F64_ROUNDER: f64 = 6_755_399_441_055_744.0;
+
+/// An integral f64 within i32's range as i32 (NaN gives an arbitrary value, never a panic).
+#[inline(always)]
+fn f64_to_i32(x: f64) -> i32 {
+    ((x + F64_ROUNDER).to_bits() as i64 - F64_ROUNDER.to_bits() as i64) as i32
 }
-impl_acc!(f32, f64, i32);
+
+impl Acc for f32 {
+    /// f32 accumulators hold integers below 2^24 (the importer's choice): exact in f64.
+    #[inline(always)]
+    fn plus_bias(self, bias: i32) -> i32 {
+        f64_to_i32(self as f64).saturating_add(bias)
+    }
+}
+impl Acc for f64 {
+    /// The sum is exact in f64; clamped before the conversion.
+    #[inline(always)]
+    fn plus_bias(self, bias: i32) -> i32 {
+        let v = self + bias as f64;
+        let v = if v < i32::MIN as f64 {
+            i32::MIN as f64
+        } else {
+            v
+        };
+        let v = if v > i32::MAX as f64 {
+            i32::MAX as f64
+        } else {
+            v
+        };
+        f64_to_i32(v)
+    }
+}
+impl Acc for i32 {
+    #[inline(always)]
+    fn plus_bias(self, bias: i32) -> i32 {
+        self.saturating_add(bias)
+    }
+}
 
 /// Per-op constants of the row kernel.
 struct RowConsts {
-    zp: f32,
-    lo: f32,
-    hi: f32,
-    ylo: f32,
-    yhi: f32,
+    zp: i32,
+    /// The output range minus the zero point.
+    lo: i32,
+    hi: i32,
 }
 
-/// `estimate_row` compiled for the widest vector unit the CPU has: the baseline x86-64 build
-/// only has 4-lane SSE2; AVX2 doubles the lanes and AVX-512 doubles them again. The arithmetic
-/// is identical (no fused multiply-add without fast-math), so the results are too.
-fn estimate_row_dispatch<A: Acc, O: Int>(
-    a: &[A],
-    plan: &Plan,
-    k: &RowConsts,
-    out: &mut [O],
-    unsure: &mut [u8],
-) {
+/// `requantize_row` compiled for the widest vector unit the CPU has: the baseline x86-64 build
+/// only has SSE2 (no per-lane shifts, 4 lanes); AVX2 has 8 lanes, AVX-512 16 (with BW's byte
+/// narrowing stores).
+fn requantize_row_dispatch<A: Acc, O: Int>(a: &[A], plan: &Plan, k: &RowConsts, out: &mut [O]) {
     #[cfg(target_arch = "x86_64")]
     {
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the CPU supports AVX-512F, checked just above.
+        use std::arch::is_x86_feature_detected as has;
+        if has!("avx512f") && has!("avx512bw") {
+            // SAFETY: the CPU supports AVX-512F and BW, checked just above.
             #[allow(unsafe_code)]
             unsafe {
-                estimate_row_avx512(a, plan, k, out, unsure)
+                requantize_row_avx512(a, plan, k, out)
             };
             return;
         }
-        if std::arch::is_x86_feature_detected!("avx2") {
+        if has!("avx2") {
             // SAFETY: the CPU supports AVX2, checked just above.
             #[allow(unsafe_code)]
             unsafe {
-                estimate_row_avx2(a, plan, k, out, unsure)
+                requantize_row_avx2(a, plan, k, out)
             };
             return;
         }
     }
-    estimate_row(a, plan, k, out, unsure)
+    requantize_row(a, plan, k, out)
 }
 
-/// `estimate_row` compiled with extra target features (the caller checks the CPU has them).
-macro_rules! estimate_row_with {
+/// `requantize_row` compiled with extra target features (the caller checks the CPU has them).
+macro_rules! requantize_row_with {
     ($name:ident, $feature:literal) => {
         #[cfg(target_arch = "x86_64")]
         #[target_feature(enable = $feature)]
-        fn $name<A: Acc, O: Int>(
-            a: &[A],
-            plan: &Plan,
-            k: &RowConsts,
-            out: &mut [O],
-            unsure: &mut [u8],
-        ) {
-            estimate_row(a, plan, k, out, unsure)
+        fn $name<A: Acc, O: Int>(a: &[A], plan: &Plan, k: &RowConsts, out: &mut [O]) {
+            requantize_row(a, plan, k, out)
         }
     };
 }
-estimate_row_with!(estimate_row_avx512, "avx512f");
-estimate_row_with!(estimate_row_avx2, "avx2");
+requantize_row_with!(requantize_row_avx512, "avx512f,avx512bw");
+requantize_row_with!(requantize_row_avx2, "avx2");
 
-/// The vectorized estimate of one row: quantized values into `out`, 1 in `unsure` where the
-/// estimate cannot decide (or the accumulator is beyond f32's exact integers).
+/// One row: `clamp(MultiplyByQuantizedMultiplier(acc + bias) + zp, lo, hi)`, exactly as
+/// gemmlowp computes it, without branches.
 #[inline(always)]
-fn estimate_row<A: Acc, O: Int>(
-    a: &[A],
-    plan: &Plan,
-    k: &RowConsts,
-    out: &mut [O],
-    unsure: &mut [u8],
-) {
+fn requantize_row<A: Acc, O: Int>(a: &[A], plan: &Plan, k: &RowConsts, out: &mut [O]) {
     let n = a.len();
-    let (bias, mult, band) = (&plan.bias[..n], &plan.multiplier[..n], &plan.band[..n]);
-    let (out, unsure) = (&mut out[..n], &mut unsure[..n]);
+    let (bias, left, mantissa) = (&plan.bias[..n], &plan.left[..n], &plan.mantissa[..n]);
+    let (right, mask, half) = (&plan.right[..n], &plan.mask[..n], &plan.half[..n]);
+    let out = &mut out[..n];
     for j in 0..n {
-        let x = a[j].to_f32();
-        // Comparisons rather than f32::max/min: those handle NaN and do not vectorize as well;
-        // a NaN accumulator is flagged by `big` and recomputed.
-        let big = x.abs() >= F32_EXACT || x.is_nan();
-        let y = (x + bias[j]) * mult[j];
-        let y = if y < k.ylo { k.ylo } else { y };
-        let y = if y > k.yhi { k.yhi } else { y };
-        let r = (y + ROUNDER) - ROUNDER;
-        let doubt = big | ((y - r).abs() > 0.5 - band[j]);
-        unsure[j] = doubt as u8;
-        let v = r + k.zp;
-        let v = if v < k.lo { k.lo } else { v };
-        let v = if v > k.hi { k.hi } else { v };
-        out[j] = O::from_i32((v + ROUNDER).to_bits() as i32 - ROUNDER_BITS);
+        let v = a[j].plus_bias(bias[j]).wrapping_shl(left[j]);
+        // SaturatingRoundingDoublingHighMul: its nudge and truncating division amount to
+        // rounding half up, i.e. floor((ab + 2^30) / 2^31) (saturation is the scalar path's).
+        let ab = v as i64 * mantissa[j] as i64;
+        let high = ((ab + (1 << 30)) >> 31) as i32;
+        // RoundingDivideByPOT: halves away from zero.
+        let threshold = half[j] + (high < 0) as i32;
+        let rounded = (high >> right[j]) + ((high & mask[j]) > threshold) as i32;
+        // Clamped before the zero point is added, so the addition cannot overflow.
+        let q = if rounded < k.lo { k.lo } else { rounded };
+        let q = if q > k.hi { k.hi } else { q };
+        out[j] = O::from_i32(q + k.zp);
     }
 }
 
@@ -361,11 +343,11 @@ impl TypedOp for Requantize {
 mod tests {
     use super::*;
 
-    /// The f32 estimate plus its exact fallback must agree with LiteRT's integer arithmetic
-    /// everywhere: per-channel and per-tensor, multipliers above 1, 8- and 16-bit ranges,
-    /// accumulators near and beyond the estimate's limits.
+    /// The vectorized row must agree with LiteRT's integer arithmetic everywhere: per-channel
+    /// and per-tensor, multipliers above 1, 8- and 16-bit ranges, accumulators of every type,
+    /// near and beyond i32's range.
     #[test]
-    fn estimate_matches_fixed_point() {
+    fn row_matches_fixed_point() {
         let mut next = super::super::test_rng(0x2545_f491_4f6c_dd1du64);
         let mut checked = 0usize;
         for round in 0..400 {
@@ -376,7 +358,7 @@ mod tests {
                 .map(|i| {
                     let unit = (next() % 1_000_000) as f64 / 1e6;
                     let real = match i % 5 {
-                        // multipliers above 1 take the exact path
+                        // multipliers above 1 shift left first
                         0 if round % 7 == 0 => 1.0 + 3.0 * unit,
                         1 => unit * 0.999 + 1e-7,
                         _ => unit * 0.01 + 1e-7,
@@ -428,6 +410,18 @@ mod tests {
             let mut got = vec![0i32; acc.len()];
             op.fill(&acc, &mut got);
             assert_eq!(got, want, "round {round}: f64 accumulators");
+            // The variants the dispatch does not pick on this CPU.
+            op.fill_with(&acc, &mut got, requantize_row);
+            assert_eq!(got, want, "round {round}: portable");
+            #[cfg(target_arch = "x86_64")]
+            if std::arch::is_x86_feature_detected!("avx2") {
+                #[allow(unsafe_code)]
+                // SAFETY: the CPU supports AVX2, checked just above.
+                op.fill_with(&acc, &mut got, |a, p, k, o| unsafe {
+                    requantize_row_avx2(a, p, k, o)
+                });
+                assert_eq!(got, want, "round {round}: avx2");
+            }
             // The same through f32 and i32 accumulators and an 8-bit output, as the matmul path
             // feeds them (values beyond f32's exact integers are the f64 case above).
             if max == 127 {
