@@ -200,15 +200,10 @@ impl Op for DepthwiseConv {
         "LitehouseDepthwiseConv".into()
     }
     fn info(&self) -> TractResult<Vec<String>> {
-        let w = &self.window;
         Ok(vec![format!(
-            "{}x{} over {} channels stride {:?} dilation {:?} {} zp {} acc {:?}",
-            w.kernel[0],
-            w.kernel[1],
+            "{} over {} channels, zp {}, acc {:?}",
+            self.window,
             self.channels,
-            w.strides,
-            w.dilations,
-            if w.same { "SAME" } else { "VALID" },
             self.input_zero_point,
             self.init.datum_type()
         )])

@@ -157,14 +157,10 @@ impl Op for DirectConv {
     }
     fn info(&self) -> TractResult<Vec<String>> {
         Ok(vec![format!(
-            "{}x{}x{} -> {} stride {:?} dilation {:?} {} zp {} acc {:?}",
-            self.window.kernel[0],
-            self.window.kernel[1],
+            "{} channels -> {}, {}, zp {}, acc {:?}",
             self.cin,
             self.cout,
-            self.window.strides,
-            self.window.dilations,
-            if self.window.same { "SAME" } else { "VALID" },
+            self.window,
             self.input_zero_point,
             self.panels.datum_type()
         )])

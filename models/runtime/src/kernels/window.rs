@@ -57,6 +57,21 @@ pub(super) struct Padded<A> {
     pub c: usize,
 }
 
+impl std::fmt::Display for Window {
+    /// `3x3 stride [1, 1] dilation [1, 1] SAME`, for the ops' `info`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}x{} stride {:?} dilation {:?} {}",
+            self.kernel[0],
+            self.kernel[1],
+            self.strides,
+            self.dilations,
+            if self.same { "SAME" } else { "VALID" }
+        )
+    }
+}
+
 impl Window {
     /// A window with strides and dilations of at least 1.
     pub fn new(
