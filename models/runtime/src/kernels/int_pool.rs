@@ -45,6 +45,9 @@ impl IntPool {
         let (n, h, w, c) = (shape[0], shape[1], shape[2], shape[3]);
         let (oh, pad_h) = self.geometry(h, 0)?;
         let (ow, pad_w) = self.geometry(w, 1)?;
+        if c == 0 {
+            return Ok(());
+        }
         // The window clipped to the input along one axis.
         let clip = |o: usize, axis: usize, pad: usize, size: usize| {
             let start = (o * self.strides[axis]) as isize - pad as isize;
@@ -244,5 +247,24 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// A tensor without channels (a corrupt model can declare one) pools to nothing.
+    #[test]
+    fn no_channels_is_not_a_panic() {
+        let op = IntPool {
+            reduce: PoolReduce::Max,
+            kernel: [2, 2],
+            strides: [2, 2],
+            same: false,
+            min: -128,
+            max: 127,
+        };
+        let x = Tensor::zero::<i8>(&[1, 4, 4, 0]).unwrap();
+        let out = op
+            .eval(&EvalContext::out_of_plan(), tvec!(x.into_tvalue()))
+            .unwrap()
+            .remove(0);
+        assert_eq!(out.shape(), &[1, 2, 2, 0]);
     }
 }
