@@ -424,9 +424,10 @@ pub(crate) fn conv2d(imp: &mut Importer, cx: &OpCx, depthwise: bool) -> OpResult
     if ws.len() != 4 {
         invalid!("weights must be rank 4, got {ws:?}")
     }
-    // A depthwise convolution of a single input channel (a network's first layer, often) is an
-    // ordinary one: [1, H, W, O] weights read as OHWI [O, H, W, 1].
-    if depthwise && cin == 1 && ws[0] == 1 {
+    // Our direct kernels take group-1 CONV_2D and multiplier-1 DEPTHWISE_CONV_2D. A depthwise
+    // convolution of a single input channel (a network's first layer, often) is an ordinary
+    // one: its [1, H, W, O] weights read as OHWI [O, H, W, 1].
+    let direct = if depthwise && cin == 1 && ws[0] == 1 {
         let ohwi = wk.clone().into_tensor().permute_axes(&[3, 1, 2, 0])?;
         let outlet = imp.konst_outlet("kernel", ohwi.clone())?;
         let quant = w.quant.clone().map(|mut q| {
@@ -438,25 +439,14 @@ pub(crate) fn conv2d(imp: &mut Importer, cx: &OpCx, depthwise: bool) -> OpResult
             quant,
             ..w.clone()
         };
-        if let Some(values) = direct_conv2d(
-            imp,
-            cx,
-            &x,
-            &w,
-            &ohwi,
-            bias.as_ref(),
-            pad,
-            strides,
-            dilations,
-            act,
-            false,
-        )? {
-            return Ok(values);
-        }
-    }
-    let dense = !depthwise && ws[3] == cin;
-    if dense || (depthwise && ws[0] == 1 && ws[3] == cin) {
-        if let Some(values) = direct_conv2d(
+        Some((w, Arc::new(ohwi), false))
+    } else if ws[3] == cin && (!depthwise || ws[0] == 1) {
+        Some((w.clone(), wk.clone(), depthwise))
+    } else {
+        None
+    };
+    if let Some((w, wk, depthwise)) = direct {
+        let values = direct_conv2d(
             imp,
             cx,
             &x,
@@ -468,7 +458,8 @@ pub(crate) fn conv2d(imp: &mut Importer, cx: &OpCx, depthwise: bool) -> OpResult
             dilations,
             act,
             depthwise,
-        )? {
+        )?;
+        if let Some(values) = values {
             return Ok(values);
         }
     }

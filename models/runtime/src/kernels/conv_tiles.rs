@@ -89,6 +89,25 @@ impl Mac for i32 {
     fn clamp_all(_: &mut [i32], _: f32, _: f32) {}
 }
 
+/// The fused activation clamp of a float convolution, if any. The bounds are kept as bit
+/// patterns so the ops holding it stay `Eq`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(super) struct FusedClamp(Option<[u32; 2]>);
+
+impl FusedClamp {
+    /// Clamps to `[lo, hi]` when given.
+    pub fn new(bounds: Option<(f32, f32)>) -> FusedClamp {
+        FusedClamp(bounds.map(|(lo, hi)| [lo.to_bits(), hi.to_bits()]))
+    }
+
+    /// Applies the clamp to float results (a no-op for integer accumulators).
+    pub fn apply<A: Mac>(self, values: &mut [A]) {
+        if let Some([lo, hi]) = self.0 {
+            A::clamp_all(values, f32::from_bits(lo), f32::from_bits(hi));
+        }
+    }
+}
+
 /// Everything the tile loop reads.
 pub(super) struct Job<'a, A> {
     /// The centered, zero-padded NHWC input.

@@ -7,7 +7,7 @@
 
 use tract_core::internal::*;
 
-use super::conv_tiles::Mac;
+use super::conv_tiles::{FusedClamp, Mac};
 use super::window::Window;
 use super::{slice_of, tensor_with};
 
@@ -21,8 +21,8 @@ pub struct DepthwiseConv {
     pub window: Window,
     /// Zero point subtracted from integer inputs (0 for float inputs).
     pub input_zero_point: i32,
-    /// Bit patterns of the f32 clamp bounds of a fused activation (float accumulators only).
-    clamp: Option<[u32; 2]>,
+    /// The fused activation of a float convolution.
+    clamp: FusedClamp,
     channels: usize,
     /// `[kh * kw][channels]`: TFLite's `[1, kh, kw, channels]` as it is.
     weights: Arc<Tensor>,
@@ -67,7 +67,7 @@ impl DepthwiseConv {
         Ok(DepthwiseConv {
             window: Window::new([kh, kw], strides, dilations, same),
             input_zero_point,
-            clamp: None,
+            clamp: FusedClamp::default(),
             channels,
             weights: Arc::new(weights),
             init: Arc::new(init),
@@ -77,7 +77,7 @@ impl DepthwiseConv {
     /// Clamps the (float) results to `[lo, hi]` when given: the fused activation of a float
     /// convolution.
     pub fn with_clamp(mut self, bounds: Option<(f32, f32)>) -> DepthwiseConv {
-        self.clamp = bounds.map(|(lo, hi)| [lo.to_bits(), hi.to_bits()]);
+        self.clamp = FusedClamp::new(bounds);
         self
     }
 
@@ -99,17 +99,14 @@ impl DepthwiseConv {
         let job = DwJob {
             xp: &padded.xp,
             bases: &padded.bases,
-            taps: &self.window.taps(padded.cols, padded.c),
+            taps: &self.window.taps(padded.cols, c),
             weights: slice_of::<A>(&self.weights)?,
             init: slice_of::<A>(&self.init)?,
         };
         let [oh, ow] = padded.out;
-        let clamp = self.clamp.map(|b| b.map(f32::from_bits));
         tensor_with::<A>(A::datum_type(), &[n, oh, ow, c], |out| {
             pixels_dispatch(&job, out);
-            if let Some([lo, hi]) = clamp {
-                A::clamp_all(out, lo, hi);
-            }
+            self.clamp.apply(out);
         })
     }
 }

@@ -13,7 +13,7 @@
 
 use tract_core::internal::*;
 
-use super::conv_tiles::{Job, Mac, NR};
+use super::conv_tiles::{FusedClamp, Job, Mac, NR};
 use super::window::Window;
 use super::{slice_of, tensor_with};
 
@@ -24,9 +24,8 @@ pub struct DirectConv {
     pub window: Window,
     /// Zero point subtracted from integer inputs (0 for float inputs).
     pub input_zero_point: i32,
-    /// Bit patterns of the f32 clamp bounds of a fused activation (float accumulators only);
-    /// bits so the op stays `Eq`.
-    clamp: Option<[u32; 2]>,
+    /// The fused activation of a float convolution.
+    clamp: FusedClamp,
     cin: usize,
     cout: usize,
     /// `[cout / NR rounded up][kh * kw * cin][NR]`, zero beyond `cout`.
@@ -80,7 +79,7 @@ impl DirectConv {
         Ok(DirectConv {
             window: Window::new([kh, kw], strides, dilations, same),
             input_zero_point,
-            clamp: None,
+            clamp: FusedClamp::default(),
             cin,
             cout,
             panels: Arc::new(panels),
@@ -91,7 +90,7 @@ impl DirectConv {
     /// Clamps the (float) results to `[lo, hi]` when given: the fused activation of a float
     /// convolution.
     pub fn with_clamp(mut self, bounds: Option<(f32, f32)>) -> DirectConv {
-        self.clamp = bounds.map(|(lo, hi)| [lo.to_bits(), hi.to_bits()]);
+        self.clamp = FusedClamp::new(bounds);
         self
     }
 
@@ -137,16 +136,13 @@ impl DirectConv {
         };
         let [oh, ow] = padded.out;
         let shape: TVec<usize> = if input.rank() == 2 {
-            tvec![padded.n, self.cout]
+            tvec![dims[0], self.cout]
         } else {
-            tvec![padded.n, oh, ow, self.cout]
+            tvec![dims[0], oh, ow, self.cout]
         };
-        let clamp = self.clamp.map(|b| b.map(f32::from_bits));
         tensor_with::<A>(A::datum_type(), &shape, |out| {
             kernel(&job, out);
-            if let Some([lo, hi]) = clamp {
-                A::clamp_all(out, lo, hi);
-            }
+            self.clamp.apply(out);
         })
     }
 }

@@ -54,6 +54,7 @@ impl IntPool {
             let end = (start + self.kernel[axis] as isize).clamp(0, size as isize) as usize;
             start.max(0) as usize..end
         };
+        let (lo, hi) = (T::from_i32(self.min), T::from_i32(self.max));
         let mut acc = vec![0i32; c];
         let mut outputs = out.chunks_exact_mut(c);
         for b in 0..n {
@@ -89,7 +90,6 @@ impl IntPool {
                         PoolReduce::Max => {
                             // An empty window (only possible with padding larger than the
                             // window) gives the activation's lower bound.
-                            let (lo, hi) = (T::from_i32(self.min), T::from_i32(self.max));
                             match pixels.next() {
                                 Some(p) => o.copy_from_slice(&x[p..p + c]),
                                 None => o.fill(lo),

@@ -1,6 +1,6 @@
 //! LiteRT's requantization of an integer accumulator to an 8-bit output, exact to its fixed-point
-//! arithmetic: gemmlowp's two roundings written branch-free over 64-bit integer lanes, so the
-//! compiler vectorizes them (AVX-512 where the CPU has it).
+//! arithmetic: gemmlowp's two roundings written branch-free over i32 lanes (64-bit products), so
+//! the compiler vectorizes them (AVX-512 where the CPU has it).
 
 use tract_core::internal::*;
 
@@ -159,7 +159,7 @@ impl Requantize {
 
 /// An accumulator element: an exact integer held as f32, f64 or i32.
 trait Acc: Datum + Copy {
-    /// `acc + bias`, clamped to i32's range (NaN reads as 0).
+    /// `acc + bias`, clamped to i32's range (a NaN gives an arbitrary value, never a panic).
     fn plus_bias(self, bias: i32) -> i32;
 }
 

@@ -48,13 +48,10 @@ pub(super) struct Padded<A> {
     pub xp: Vec<A>,
     /// Offset in `xp` of each output pixel's top-left tap.
     pub bases: Vec<usize>,
-    /// Batch size and output height and width.
-    pub n: usize,
+    /// Output height and width.
     pub out: [usize; 2],
     /// Padded row length in pixels.
     pub cols: usize,
-    /// Channels.
-    pub c: usize,
 }
 
 impl std::fmt::Display for Window {
@@ -170,10 +167,8 @@ impl Window {
         Ok(Padded {
             xp,
             bases,
-            n,
             out: [oh, ow],
             cols,
-            c,
         })
     }
 }
