@@ -82,6 +82,33 @@ fn direct_acc(bound: f64) -> Option<DatumType> {
     }
 }
 
+/// The byte dot-product form of a direct integer convolution (OHWI centered weights `wc`), when
+/// the CPU has the instruction, the input is 8-bit and every centered weight fits in i8;
+/// `None` keeps the multiply-add form.
+fn byte_conv(
+    wc: &Tensor,
+    x: &Value,
+    x_zp: i32,
+    strides: [usize; 2],
+    dilations: [usize; 2],
+    same: bool,
+) -> OpResult<Option<DirectConv>> {
+    let dt = x.dtype.datum_type();
+    if !DirectConv::bytes_native() || !matches!(dt, DatumType::I8 | DatumType::U8) {
+        return Ok(None);
+    }
+    let fits = wc
+        .to_plain_array_view::<f32>()?
+        .iter()
+        .all(|&v| (-128.0..=127.0).contains(&v));
+    if !fits {
+        return Ok(None);
+    }
+    Ok(Some(DirectConv::bytes(
+        wc, strides, dilations, same, dt, x_zp,
+    )?))
+}
+
 /// Values of a float wire when it is a constant, or `None` when it is computed at run time.
 fn float_const(imp: &Importer, f: OutletId) -> OpResult<Option<Vec<f32>>> {
     let Some(k) = imp.target.outlet_fact(f)?.konst.clone() else {
@@ -341,7 +368,12 @@ pub(crate) fn fully_connected(imp: &mut Importer, cx: &OpCx) -> OpResult<Vec<Val
             let bound = acc_bound(&wc, 0, x.dtype, x_zp)?;
             let acc = if let Some(acc_dt) = direct_acc(bound) {
                 let wt = wc.into_shape(&[m, 1, 1, k])?;
-                let op = DirectConv::new(&wt, &vec![0.0; m], acc_dt, [1, 1], [1, 1], false, x_zp)?;
+                let op = match byte_conv(&wt, &x, x_zp, [1, 1], [1, 1], false)? {
+                    Some(op) => op,
+                    None => {
+                        DirectConv::new(&wt, &vec![0.0; m], acc_dt, [1, 1], [1, 1], false, x_zp)?
+                    }
+                };
                 imp.wire1("fc", op, &[x2])?
             } else {
                 let dt = exact_dt(bound);
@@ -616,7 +648,15 @@ fn direct_conv2d(
             let Some(acc_dt) = direct_acc(acc_bound(&wc, axis, x.dtype, x_zp)?) else {
                 return Ok(None);
             };
-            let op = build(&wc, &vec![0.0; cout], acc_dt, x_zp, None)?;
+            let bytes = if depthwise {
+                None
+            } else {
+                byte_conv(&wc, x, x_zp, strides, dilations, same)?
+            };
+            let op = match bytes {
+                Some(op) => Box::new(op) as Box<dyn TypedOp>,
+                None => build(&wc, &vec![0.0; cout], acc_dt, x_zp, None)?,
+            };
             let acc = imp.wire1("conv", op, &[x.outlet])?;
             let b = int_bias(imp, bias, cout)?;
             Ok(Some(vec![requantize(imp, cx, acc, x, w, b, act)?]))

@@ -5,15 +5,18 @@
 //! keeps every tap's input channels contiguous, so the tap offsets are the only indexing. The
 //! weights are packed at load time into panels of `NR` output channels.
 //!
-//! Accumulators are f32 or i32. For integer models the importer picks f32 only when every
-//! partial sum stays below 2^24, where f32 holds integers exactly and the order of additions
-//! cannot change the result; i32 otherwise. Float models see the rounding of fused
-//! multiply-adds where the CPU has them, and of a different summation order than LiteRT's, both
-//! well inside the float tolerance.
+//! Two inner loops. The multiply-add loop ([`super::conv_tiles`]) accumulates in f32 or i32: for
+//! integer models the importer picks f32 only when every partial sum stays below 2^24, where f32
+//! holds integers exactly and the order of additions cannot change the result; i32 otherwise.
+//! Float models see the rounding of fused multiply-adds where the CPU has them, and of a
+//! different summation order than LiteRT's, both well inside the float tolerance. The byte loop
+//! ([`super::dot_tiles`]) takes 8-bit inputs and weights that fit in i8 on CPUs with a byte
+//! dot-product instruction, accumulating exactly in i32.
 
 use tract_core::internal::*;
 
 use super::conv_tiles::{FusedClamp, Job, Mac, NR};
+use super::dot_tiles::{self, DotJob, GROUP, ROW};
 use super::window::Window;
 use super::{slice_of, tensor_with};
 
@@ -28,10 +31,27 @@ pub struct DirectConv {
     clamp: FusedClamp,
     cin: usize,
     cout: usize,
-    /// `[cout / NR rounded up][kh * kw * cin][NR]`, zero beyond `cout`.
-    panels: Arc<Tensor>,
-    /// Accumulator start values, one per output channel (the float bias, or zeros).
-    init: Arc<Tensor>,
+    packed: Packed,
+}
+
+/// The weights packed for one of the two inner loops.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Packed {
+    /// The multiply-add loop: f32 or i32 panels `[cout / NR rounded up][kh * kw * cin][NR]`,
+    /// zero beyond `cout`, and start values per output channel (the float bias, or zeros).
+    Mac {
+        panels: Arc<Tensor>,
+        init: Arc<Tensor>,
+    },
+    /// The byte loop: i8 panels `[cout / NR rounded up][runs * groups][NR][GROUP]`, zero beyond
+    /// each run and beyond `cout`; start values that take the unsigned encoding's offset back
+    /// out (`-zu * sum of weights`, see [`DirectConv::bytes`]); the input type they assume.
+    Dot {
+        panels: Arc<Vec<i8>>,
+        init: Arc<Vec<i32>>,
+        groups: usize,
+        input: DatumType,
+    },
 }
 
 impl DirectConv {
@@ -82,9 +102,111 @@ impl DirectConv {
             clamp: FusedClamp::default(),
             cin,
             cout,
-            panels: Arc::new(panels),
-            init: Arc::new(init),
+            packed: Packed::Mac {
+                panels: Arc::new(panels),
+                init: Arc::new(init),
+            },
         })
+    }
+
+    /// Whether this CPU runs the byte loop natively (see [`DirectConv::bytes`]).
+    pub fn bytes_native() -> bool {
+        dot_tiles::native()
+    }
+
+    /// Builds the byte dot-product form for an int8 or uint8 input (`input`) with zero point
+    /// `input_zero_point`, from OHWI weights already centered and within i8's range. Outputs
+    /// i32 accumulators, the same values [`DirectConv::new`] computes.
+    ///
+    /// Inputs are read as unsigned bytes `u = x + offset` (128 for int8, 0 for uint8) and the
+    /// padding holds `zu = zp + offset`, so every window sums `(u - zu) * w`: the `- zu * w`
+    /// part is the same for every pixel and goes into the start values.
+    pub fn bytes(
+        weights: &Tensor,
+        strides: [usize; 2],
+        dilations: [usize; 2],
+        same: bool,
+        input: DatumType,
+        input_zero_point: i32,
+    ) -> TractResult<DirectConv> {
+        let s = weights.shape();
+        ensure!(s.len() == 4, "DirectConv weights must be OHWI, got {s:?}");
+        let (cout, kh, kw, cin) = (s[0], s[1], s[2], s[3]);
+        ensure!(
+            kh > 0 && kw > 0 && cin > 0,
+            "empty convolution window {s:?}"
+        );
+        let offset = match input.unquantized() {
+            DatumType::I8 => 128,
+            DatumType::U8 => 0,
+            dt => bail!("the byte convolution takes int8 or uint8 inputs, got {dt:?}"),
+        };
+        let w = weights.cast_to::<i32>()?;
+        let w = slice_of::<i32>(&w)?;
+        let w: Vec<i8> = w
+            .iter()
+            .map(|&v| i8::try_from(v))
+            .collect::<Result<_, _>>()
+            .map_err(|_| format_err!("byte convolution weights must fit in i8"))?;
+        let window = Window::new([kh, kw], strides, dilations, same);
+        let (runs, run) = Self::runs(&window, cin);
+        let groups = run.div_ceil(GROUP);
+        let depth = kh * kw * cin;
+        let tiles = cout.div_ceil(NR);
+        let mut panels = vec![0i8; tiles * runs * groups * ROW];
+        for o in 0..cout {
+            let (t, j) = (o / NR, o % NR);
+            for r in 0..runs {
+                for d in 0..run {
+                    let (g, i) = (d / GROUP, d % GROUP);
+                    let at = ((t * runs + r) * groups + g) * ROW + j * GROUP + i;
+                    panels[at] = w[o * depth + r * run + d];
+                }
+            }
+        }
+        let zu = input_zero_point + offset;
+        let init = (0..cout)
+            .map(|o| {
+                let sum: i64 = w[o * depth..][..depth].iter().map(|&v| v as i64).sum();
+                i32::try_from(-(zu as i64) * sum)
+                    .map_err(|_| format_err!("channel {o}'s weight sum overflows i32"))
+            })
+            .collect::<TractResult<Vec<i32>>>()?;
+        Ok(DirectConv {
+            window,
+            input_zero_point,
+            clamp: FusedClamp::default(),
+            cin,
+            cout,
+            packed: Packed::Dot {
+                panels: Arc::new(panels),
+                init: Arc::new(init),
+                groups,
+                input: input.unquantized(),
+            },
+        })
+    }
+
+    /// Runs per window and values per run: undilated, a window row's taps are adjacent in
+    /// NHWC (one run of `kw * cin` per row); dilated, each tap is its own run of `cin`.
+    fn runs(window: &Window, cin: usize) -> (usize, usize) {
+        if window.dilations[1] == 1 {
+            (window.kernel[0], window.kernel[1] * cin)
+        } else {
+            (window.kernel[0] * window.kernel[1], cin)
+        }
+    }
+
+    /// Offset of each run from its window's base, in a padded buffer `cols` pixels wide.
+    fn segments(&self, cols: usize) -> Vec<usize> {
+        let (win, c) = (&self.window, self.cin);
+        if win.dilations[1] == 1 {
+            (0..win.kernel[0])
+                .map(|ky| ky * win.dilations[0] * cols * c)
+                .collect()
+        } else {
+            win.taps(cols, c)
+        }
     }
 
     /// Clamps the (float) results to `[lo, hi]` when given: the fused activation of a float
@@ -103,12 +225,8 @@ impl DirectConv {
         }
     }
 
-    /// Runs the convolution with `kernel` (`Job::dispatch`, or one variant in tests).
-    fn run<A: Mac>(
-        &self,
-        input: &Tensor,
-        kernel: impl Fn(&Job<A>, &mut [A]),
-    ) -> TractResult<Tensor> {
+    /// Checks the input's channels and returns its NHWC dimensions and the output shape.
+    fn shapes(&self, input: &Tensor) -> TractResult<([usize; 4], TVec<usize>)> {
         let dims = Self::nhwc(input.shape())?;
         ensure!(
             dims[3] == self.cin,
@@ -116,34 +234,85 @@ impl DirectConv {
             dims[3],
             self.cin
         );
-        let padded = self.window.pad::<A>(input, dims, self.input_zero_point)?;
-        let (c, cols, win) = (self.cin, padded.cols, &self.window);
-        // Undilated, a window row's taps are adjacent in NHWC: one run of kw * c values.
-        let (segments, run) = if win.dilations[1] == 1 {
-            let rows = (0..win.kernel[0]).map(|ky| ky * win.dilations[0] * cols * c);
-            (rows.collect::<Vec<_>>(), win.kernel[1] * c)
+        let [(oh, _), (ow, _)] = self.window.output_geometry(dims[1], dims[2])?;
+        let shape = if input.rank() == 2 {
+            tvec![dims[0], self.cout]
         } else {
-            (win.taps(cols, c), c)
+            tvec![dims[0], oh, ow, self.cout]
         };
+        Ok((dims, shape))
+    }
+
+    /// Runs the multiply-add form with `kernel` (`Job::dispatch`, or one variant in tests).
+    fn run<A: Mac>(
+        &self,
+        input: &Tensor,
+        kernel: impl Fn(&Job<A>, &mut [A]),
+    ) -> TractResult<Tensor> {
+        let Packed::Mac { panels, init } = &self.packed else {
+            bail!("DirectConv: not the multiply-add form");
+        };
+        let (dims, shape) = self.shapes(input)?;
+        let padded = self.window.pad::<A>(input, dims, self.input_zero_point)?;
+        let segments = self.segments(padded.cols);
         let job = Job {
             xp: &padded.xp,
             bases: &padded.bases,
             segments: &segments,
-            run,
+            run: Self::runs(&self.window, self.cin).1,
             cout: self.cout,
-            panels: slice_of::<A>(&self.panels)?,
-            init: slice_of::<A>(&self.init)?,
-        };
-        let [oh, ow] = padded.out;
-        let shape: TVec<usize> = if input.rank() == 2 {
-            tvec![dims[0], self.cout]
-        } else {
-            tvec![dims[0], oh, ow, self.cout]
+            panels: slice_of::<A>(panels)?,
+            init: slice_of::<A>(init)?,
         };
         tensor_with::<A>(A::datum_type(), &shape, |out| {
             kernel(&job, out);
             self.clamp.apply(out);
         })
+    }
+
+    /// Runs the byte form with `kernel` (`dot_tiles::dispatch`, or one variant in tests).
+    fn run_bytes(
+        &self,
+        input: &Tensor,
+        kernel: impl Fn(&DotJob, &mut [i32]),
+    ) -> TractResult<Tensor> {
+        let Packed::Dot {
+            panels,
+            init,
+            groups,
+            input: dt,
+        } = &self.packed
+        else {
+            bail!("DirectConv: not the byte form");
+        };
+        ensure!(
+            input.datum_type().unquantized() == *dt,
+            "input is {:?}, the byte convolution was built for {dt:?}",
+            input.datum_type()
+        );
+        let (dims, shape) = self.shapes(input)?;
+        let padded = self
+            .window
+            .pad_unsigned(input, dims, self.input_zero_point, GROUP - 1)?;
+        let segments = self.segments(padded.cols);
+        let job = DotJob {
+            xp: &padded.xp,
+            bases: &padded.bases,
+            segments: &segments,
+            groups: *groups,
+            cout: self.cout,
+            panels,
+            init,
+        };
+        tensor_with::<i32>(i32::datum_type(), &shape, |out| kernel(&job, out))
+    }
+
+    /// The accumulator type.
+    fn acc_type(&self) -> DatumType {
+        match &self.packed {
+            Packed::Mac { panels, .. } => panels.datum_type(),
+            Packed::Dot { .. } => i32::datum_type(),
+        }
     }
 }
 
@@ -152,13 +321,17 @@ impl Op for DirectConv {
         "LitehouseDirectConv".into()
     }
     fn info(&self) -> TractResult<Vec<String>> {
+        let form = match self.packed {
+            Packed::Mac { .. } => "multiply-add",
+            Packed::Dot { .. } => "byte dot product",
+        };
         Ok(vec![format!(
-            "{} channels -> {}, {}, zp {}, acc {:?}",
+            "{} channels -> {}, {}, zp {}, acc {:?}, {form}",
             self.cin,
             self.cout,
             self.window,
             self.input_zero_point,
-            self.panels.datum_type()
+            self.acc_type()
         )])
     }
     op_as_typed_op!();
@@ -169,10 +342,13 @@ impl EvalOp for DirectConv {
 
     fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
         let input = args_1!(inputs);
-        let out = match self.panels.datum_type() {
-            DatumType::F32 => self.run::<f32>(&input, f32::dispatch)?,
-            DatumType::I32 => self.run::<i32>(&input, i32::dispatch)?,
-            dt => bail!("DirectConv accumulates in f32 or i32, not {dt:?}"),
+        let out = match &self.packed {
+            Packed::Dot { .. } => self.run_bytes(&input, dot_tiles::dispatch)?,
+            Packed::Mac { panels, .. } => match panels.datum_type() {
+                DatumType::F32 => self.run::<f32>(&input, f32::dispatch)?,
+                DatumType::I32 => self.run::<i32>(&input, i32::dispatch)?,
+                dt => bail!("DirectConv accumulates in f32 or i32, not {dt:?}"),
+            },
         };
         Ok(tvec!(out.into_tvalue()))
     }
@@ -181,7 +357,7 @@ impl EvalOp for DirectConv {
 impl TypedOp for DirectConv {
     fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
         let s = &inputs[0].shape;
-        let dt = self.panels.datum_type();
+        let dt = self.acc_type();
         match s.rank() {
             2 => Ok(tvec!(dt.fact(tvec![s[0].clone(), self.cout.to_dim()]))),
             4 => {
@@ -205,6 +381,7 @@ impl TypedOp for DirectConv {
 mod tests {
     use super::*;
     use crate::kernels::conv_tiles::f32_variants;
+    use crate::kernels::dot_tiles;
     use crate::kernels::test_rng;
     use crate::kernels::window::window_geometry;
 
@@ -212,7 +389,7 @@ mod tests {
     /// weight, padding contributing nothing.
     #[allow(clippy::too_many_arguments)]
     fn reference(
-        x: &[i8],
+        x: &[i32],
         [n, h, w, c]: [usize; 4],
         wt: &[i32],
         [cout, kh, kw]: [usize; 3],
@@ -239,7 +416,7 @@ mod tests {
                                 for ci in 0..c {
                                     let xi = ((b * h + y as usize) * w + xx as usize) * c + ci;
                                     let wi = ((o * kh + ky) * kw + kx) * c + ci;
-                                    acc += (x[xi] as i64 - zp as i64) * wt[wi] as i64;
+                                    acc += (x[xi] - zp) as i64 * wt[wi] as i64;
                                 }
                             }
                         }
@@ -271,8 +448,9 @@ mod tests {
             let wt: Vec<i32> = (0..cout * kh * kw * c)
                 .map(|_| pick(0, 254) as i32 - 127)
                 .collect();
+            let xs: Vec<i32> = x.iter().map(|&v| v as i32).collect();
             let (want, [oh, ow]) = reference(
-                &x,
+                &xs,
                 [n, h, w, c],
                 &wt,
                 [cout, kh, kw],
@@ -322,6 +500,91 @@ mod tests {
             ran += 1;
         }
         assert!(ran >= 30, "only {ran} geometries were valid");
+    }
+
+    /// The byte form, int8 and uint8 inputs, every loop variant of this CPU, against the
+    /// reference loop: odd channel counts leave runs that are not a multiple of four, extreme
+    /// zero points and weights check the unsigned offset, dilation splits runs per tap.
+    #[test]
+    fn byte_form_matches_the_reference_loop() {
+        let mut rng = test_rng(0xb17e_5eed);
+        let mut ran = 0;
+        for case in 0..80 {
+            let mut pick = |lo: usize, hi: usize| lo + (rng() as usize) % (hi - lo + 1);
+            let (n, h, w, c) = (pick(1, 3), pick(1, 9), pick(1, 9), pick(1, 21));
+            let (cout, kh, kw) = (pick(1, 70), pick(1, 3), pick(1, 3));
+            let strides = [pick(1, 2), pick(1, 2)];
+            let dil = [pick(1, 2), pick(1, 2)];
+            let same = case % 2 == 0;
+            let signed = case % 3 != 0;
+            let (dt, lo) = if signed {
+                (i8::datum_type(), -128)
+            } else {
+                (u8::datum_type(), 0)
+            };
+            let zp = match case % 5 {
+                0 => lo,
+                1 => lo + 255,
+                _ => lo + pick(0, 255) as i32,
+            };
+            let xs: Vec<i32> = (0..n * h * w * c)
+                .map(|_| lo + pick(0, 255) as i32)
+                .collect();
+            let wt: Vec<i32> = (0..cout * kh * kw * c)
+                .map(|_| pick(0, 255) as i32 - 128)
+                .collect();
+            let (want, [oh, ow]) = reference(
+                &xs,
+                [n, h, w, c],
+                &wt,
+                [cout, kh, kw],
+                strides,
+                dil,
+                same,
+                zp,
+            );
+            if oh == 0 || ow == 0 {
+                continue;
+            }
+            let wtensor = Tensor::from_shape(&[cout, kh, kw, c], &wt).unwrap();
+            let input = Tensor::from_shape(&[n, h, w, c], &xs)
+                .unwrap()
+                .cast_to_dt(dt)
+                .unwrap()
+                .into_owned();
+            let op = DirectConv::bytes(&wtensor, strides, dil, same, dt, zp).unwrap();
+            let want: Vec<i32> = want.iter().map(|&v| v as i32).collect();
+            let got = op
+                .eval(
+                    &EvalContext::out_of_plan(),
+                    tvec!(input.clone().into_tvalue()),
+                )
+                .unwrap()
+                .remove(0);
+            assert_eq!(got.shape(), &[n, oh, ow, cout], "case {case}");
+            assert_eq!(slice_of::<i32>(&got).unwrap(), &want[..], "case {case}");
+            for (name, kernel) in dot_tiles::variants() {
+                let got = op.run_bytes(&input, kernel).unwrap();
+                assert_eq!(slice_of::<i32>(&got).unwrap(), &want[..], "case {case} {name}");
+            }
+            ran += 1;
+        }
+        assert!(ran >= 40, "only {ran} geometries were valid");
+    }
+
+    /// The byte form refuses what it cannot represent, and an input of the other 8-bit type.
+    #[test]
+    fn byte_form_rejects_what_it_cannot_hold() {
+        let big = Tensor::from_shape(&[1, 1, 1, 2], &[200i32, 0]).unwrap();
+        let err = DirectConv::bytes(&big, [1, 1], [1, 1], false, i8::datum_type(), 0);
+        assert!(err.unwrap_err().to_string().contains("fit in i8"));
+        let w = Tensor::from_shape(&[1, 1, 1, 2], &[1i32, -1]).unwrap();
+        let f = DirectConv::bytes(&w, [1, 1], [1, 1], false, f32::datum_type(), 0);
+        assert!(f.unwrap_err().to_string().contains("int8 or uint8"));
+        let op = DirectConv::bytes(&w, [1, 1], [1, 1], false, i8::datum_type(), 0).unwrap();
+        let x = Tensor::from_shape(&[1, 2], &[1u8, 2]).unwrap();
+        let err = op.eval(&EvalContext::out_of_plan(), tvec!(x.into_tvalue()));
+        assert!(err.unwrap_err().to_string().contains("built for"));
     }
 
     /// A rank-2 input is a fully connected layer: `[rows, k]` times `[cout, k]` plus the bias.

@@ -6,6 +6,7 @@
 mod conv_tiles;
 mod depthwise;
 mod direct_conv;
+mod dot_tiles;
 mod int_pool;
 mod lut;
 mod quantize;

@@ -123,8 +123,45 @@ impl Window {
     pub(super) fn pad<A: Mac>(
         &self,
         input: &Tensor,
-        [n, h, w, c]: [usize; 4],
+        dims: [usize; 4],
         zero_point: i32,
+    ) -> TractResult<Padded<A>> {
+        let center = |v: i32| A::from_i32(v - zero_point);
+        self.pad_with(input, dims, A::default(), 0, center, A::from_f32)
+    }
+
+    /// Copies the 8-bit NHWC `input` as unsigned bytes (int8 values plus 128, uint8 values as
+    /// they are) into a buffer padded with the input's zero point in the same encoding, plus
+    /// `slack` bytes at the end, for the byte dot-product loop.
+    pub(super) fn pad_unsigned(
+        &self,
+        input: &Tensor,
+        dims: [usize; 4],
+        zero_point: i32,
+        slack: usize,
+    ) -> TractResult<Padded<u8>> {
+        let offset = match input.datum_type().unquantized() {
+            DatumType::I8 => 128,
+            DatumType::U8 => 0,
+            dt => bail!("the byte convolution takes int8 or uint8 inputs, got {dt:?}"),
+        };
+        let fill = u8::try_from(zero_point + offset)
+            .map_err(|_| format_err!("zero point {zero_point} is outside the input's range"))?;
+        // In range for the two types matched above, so the narrowing is exact.
+        let to_byte = |v: i32| (v + offset) as u8;
+        self.pad_with(input, dims, fill, slack, to_byte, |_| fill)
+    }
+
+    /// The padded copy: `fill` around the input and in the `slack` values after it, integer
+    /// elements converted by `from_int`, float ones by `from_float`.
+    fn pad_with<A: Copy>(
+        &self,
+        input: &Tensor,
+        [n, h, w, c]: [usize; 4],
+        fill: A,
+        slack: usize,
+        from_int: impl Fn(i32) -> A,
+        from_float: impl Fn(f32) -> A,
     ) -> TractResult<Padded<A>> {
         let [(oh, pad_h), (ow, pad_w)] = self.output_geometry(h, w)?;
         // The padded extent covers every window, including SAME's trailing padding.
@@ -135,24 +172,18 @@ impl Window {
         };
         let rows = (h + pad_h).max(extent(oh, 0));
         let cols = (w + pad_w).max(extent(ow, 1));
-        let mut xp = vec![A::default(); n * rows * cols * c];
+        let mut xp = vec![fill; n * rows * cols * c + slack];
         let dt = input.datum_type();
         let geometry = [n, h, w, c];
+        let pads = [pad_h, pad_w];
         if dt == f32::datum_type() {
             let x = slice_of::<f32>(input)?;
-            pad_into(
-                x,
-                geometry,
-                [rows, cols],
-                [pad_h, pad_w],
-                &mut xp,
-                A::from_f32,
-            );
+            pad_into(x, geometry, [rows, cols], pads, &mut xp, from_float);
         } else {
             with_int!(dt, T => {
                 let x = slice_of::<T>(input)?;
-                let center = |v: T| A::from_i32(v.to_i32() - zero_point);
-                pad_into(x, geometry, [rows, cols], [pad_h, pad_w], &mut xp, center);
+                let convert = |v: T| from_int(v.to_i32());
+                pad_into(x, geometry, [rows, cols], pads, &mut xp, convert);
             });
         }
         let mut bases = Vec::with_capacity(n * oh * ow);
