@@ -141,6 +141,14 @@ pub(super) trait Lanes: Copy {
     fn add(self, other: Self) -> Self;
     /// Writes the lanes out.
     fn store(self, out: &mut [Self::Elem; NR]);
+    /// Writes the first `out.len()` lanes (at most `NR`) and nothing past them.
+    fn store_first(self, out: &mut [Self::Elem]) {
+        let mut lanes = [Self::Elem::default(); NR];
+        self.store(&mut lanes);
+        for (o, l) in out.iter_mut().zip(lanes) {
+            *o = l;
+        }
+    }
 }
 
 /// Plain arrays: any element type, any CPU.
@@ -234,15 +242,19 @@ fn start<V: Lanes>(job: &Job<V::Elem>, t: usize) -> V {
 /// Writes panel `t` of pixel `p`, dropping the lanes beyond the last channel.
 #[inline(always)]
 fn store<V: Lanes>(job: &Job<V::Elem>, out: &mut [V::Elem], p: usize, t: usize, acc: V) {
-    let mut lanes = [V::Elem::default(); NR];
-    acc.store(&mut lanes);
     let c0 = t * NR;
     let width = (job.cout - c0).min(NR);
-    out[p * job.cout + c0..][..width].copy_from_slice(&lanes[..width]);
+    let dst = &mut out[p * job.cout + c0..][..width];
+    match <&mut [V::Elem; NR]>::try_from(&mut *dst) {
+        Ok(full) => acc.store(full),
+        Err(_) => acc.store_first(dst),
+    }
 }
 
 /// One tile: `M` pixels (input offsets `bases`) by `P` panels. Even and odd depth rows go to
-/// two accumulator sets, summed at the end, for twice the independent chains.
+/// two accumulator sets, summed at the end, for twice the independent chains. The runs are
+/// read as pairs of values (and pairs of weight rows) from slices of one known length, so the
+/// inner loop has no bounds checks.
 #[inline(always)]
 fn tile<V: Lanes, const M: usize, const P: usize>(
     job: &Job<V::Elem>,
@@ -254,16 +266,47 @@ fn tile<V: Lanes, const M: usize, const P: usize>(
     let mut even = [start; M];
     let mut odd = [[zero; P]; M];
     let run = job.run;
+    let pairs = run / 2;
     let block = run * NR;
+    // Placeholder rows for the arrays below, all overwritten before use.
+    let unset = [V::Elem::default(); NR];
     for (index, &offset) in job.segments.iter().enumerate() {
-        let rows: [&[V::Elem]; M] = bases.map(|b| &job.xp[b + offset..][..run]);
-        let weights: [&[V::Elem]; P] = panels.map(|panel| &panel[index * block..][..block]);
-        for k in 0..run / 2 {
-            step(&mut even, rows, weights, 2 * k);
-            step(&mut odd, rows, weights, 2 * k + 1);
+        let mut rows: [&[[V::Elem; 2]]; M] = [&[]; M];
+        let mut last = [V::Elem::default(); M];
+        for i in 0..M {
+            let (two, rest) = job.xp[bases[i] + offset..][..run].as_chunks::<2>();
+            rows[i] = &two[..pairs];
+            if let Some(&v) = rest.first() {
+                last[i] = v;
+            }
+        }
+        let mut weights: [&[[V::Elem; 2 * NR]]; P] = [&[]; P];
+        let mut last_w: [&[V::Elem]; P] = [&[]; P];
+        for q in 0..P {
+            let (two, rest) = panels[q][index * block..][..block].as_chunks::<{ 2 * NR }>();
+            weights[q] = &two[..pairs];
+            last_w[q] = rest;
+        }
+        for k in 0..pairs {
+            let mut x0 = [V::Elem::default(); M];
+            let mut x1 = [V::Elem::default(); M];
+            for i in 0..M {
+                [x0[i], x1[i]] = rows[i][k];
+            }
+            let mut w0: [&[V::Elem; NR]; P] = [&unset; P];
+            let mut w1 = w0;
+            for q in 0..P {
+                (w0[q], w1[q]) = halves(&weights[q][k]);
+            }
+            step(&mut even, x0, w0);
+            step(&mut odd, x1, w1);
         }
         if run % 2 == 1 {
-            step(&mut even, rows, weights, run - 1);
+            let mut w: [&[V::Elem; NR]; P] = [&unset; P];
+            for q in 0..P {
+                w[q] = panel_row(last_w[q]);
+            }
+            step(&mut even, last, w);
         }
     }
     for i in 0..M {
@@ -274,27 +317,32 @@ fn tile<V: Lanes, const M: usize, const P: usize>(
     even
 }
 
-/// Value `k` of one run: every pixel's input times every panel's weights.
+/// One depth index: every pixel's input value times every panel's weight row.
 #[inline(always)]
 fn step<V: Lanes, const M: usize, const P: usize>(
     acc: &mut [[V; P]; M],
-    rows: [&[V::Elem]; M],
-    weights: [&[V::Elem]; P],
-    k: usize,
+    x: [V::Elem; M],
+    weights: [&[V::Elem; NR]; P],
 ) {
     for q in 0..P {
-        let w = V::load(panel_row(weights[q], k));
+        let w = V::load(weights[q]);
         for i in 0..M {
-            acc[i][q] = acc[i][q].mac(V::splat(rows[i][k]), w);
+            acc[i][q] = acc[i][q].mac(V::splat(x[i]), w);
         }
     }
 }
 
-/// Row `k` of a weight block: the `NR` channels' weights for one depth index.
+/// The two weight rows of a pair.
 #[inline(always)]
-fn panel_row<A>(block: &[A], k: usize) -> &[A; NR] {
-    let row = &block[k * NR..][..NR];
-    // The slice above is exactly NR long, so the conversion cannot fail.
+fn halves<A>(pair: &[A; 2 * NR]) -> (&[A; NR], &[A; NR]) {
+    let (a, b) = pair.split_at(NR);
+    (panel_row(a), panel_row(b))
+}
+
+/// A slice known to hold exactly one weight row, as an array.
+#[inline(always)]
+fn panel_row<A>(row: &[A]) -> &[A; NR] {
+    // Callers pass exactly NR values, so the conversion cannot fail.
     row.try_into().unwrap_or_else(|_| unreachable!())
 }
 
@@ -338,6 +386,14 @@ mod x86 {
         fn store(self, out: &mut [f32; NR]) {
             // SAFETY: writes exactly the 16 floats of `out`; only reached from `tiles_avx512`.
             unsafe { _mm512_storeu_ps(out.as_mut_ptr(), self.0) }
+        }
+        #[inline(always)]
+        fn store_first(self, out: &mut [f32]) {
+            let width = out.len().min(NR);
+            let mask = ((1u32 << width) - 1) as __mmask16;
+            // SAFETY: the mask writes only the first `width <= out.len()` floats; only reached
+            // from `tiles_avx512`, which requires AVX-512F.
+            unsafe { _mm512_mask_storeu_ps(out.as_mut_ptr(), mask, self.0) }
         }
     }
 
@@ -389,6 +445,31 @@ mod x86 {
                 _mm256_storeu_ps(out.as_mut_ptr(), self.0);
                 _mm256_storeu_ps(out[8..].as_mut_ptr(), self.1);
             }
+        }
+        #[inline(always)]
+        fn store_first(self, out: &mut [f32]) {
+            match out.split_first_chunk_mut::<8>() {
+                Some((head, tail)) => {
+                    // SAFETY: writes exactly the 8 floats of `head`; only reached from
+                    // `tiles_avx2`.
+                    unsafe { _mm256_storeu_ps(head.as_mut_ptr(), self.0) };
+                    store_masked(tail, self.1);
+                }
+                None => store_masked(out, self.0),
+            }
+        }
+    }
+
+    /// Writes the first `out.len()` (at most 8) lanes of `v`.
+    #[inline(always)]
+    fn store_masked(out: &mut [f32], v: __m256) {
+        let width = out.len().min(8) as i32;
+        // SAFETY: only reached from `tiles_avx2`, which requires AVX2.
+        unsafe {
+            let lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+            let mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(width), lanes);
+            // The mask enables only the first `width <= out.len()` lanes.
+            _mm256_maskstore_ps(out.as_mut_ptr(), mask, v);
         }
     }
 

@@ -565,7 +565,11 @@ mod tests {
             assert_eq!(slice_of::<i32>(&got).unwrap(), &want[..], "case {case}");
             for (name, kernel) in dot_tiles::variants() {
                 let got = op.run_bytes(&input, kernel).unwrap();
-                assert_eq!(slice_of::<i32>(&got).unwrap(), &want[..], "case {case} {name}");
+                assert_eq!(
+                    slice_of::<i32>(&got).unwrap(),
+                    &want[..],
+                    "case {case} {name}"
+                );
             }
             ran += 1;
         }

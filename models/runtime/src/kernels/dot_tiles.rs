@@ -388,11 +388,15 @@ pub(super) fn variants() -> Vec<(&'static str, DotLoop)> {
         use std::arch::is_x86_feature_detected as has;
         if has!("avxvnni") && has!("avx2") {
             // SAFETY: the CPU supports AVX2 and AVX-VNNI, checked just above.
-            v.push(("vnni256", |job, out| unsafe { x86::tiles_vnni256(job, out) }));
+            v.push(("vnni256", |job, out| unsafe {
+                x86::tiles_vnni256(job, out)
+            }));
         }
         if has!("avx512vnni") && has!("avx512f") {
             // SAFETY: the CPU supports AVX-512F and AVX-512 VNNI, checked just above.
-            v.push(("vnni512", |job, out| unsafe { x86::tiles_vnni512(job, out) }));
+            v.push(("vnni512", |job, out| unsafe {
+                x86::tiles_vnni512(job, out)
+            }));
         }
     }
     v
