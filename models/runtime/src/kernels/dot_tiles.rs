@@ -93,6 +93,14 @@ trait DotLanes: Copy {
     fn add(self, other: Self) -> Self;
     /// Writes the lanes out.
     fn store(self, out: &mut [i32; NR]);
+    /// Writes the first `out.len()` lanes (at most `NR`) and nothing past them.
+    fn store_first(self, out: &mut [i32]) {
+        let mut lanes = [0i32; NR];
+        self.store(&mut lanes);
+        for (o, l) in out.iter_mut().zip(lanes) {
+            *o = l;
+        }
+    }
 }
 
 /// Plain arrays: any CPU (tests, and the reference for the vector forms).
@@ -189,14 +197,18 @@ fn start<V: DotLanes>(job: &DotJob, t: usize) -> V {
 /// Writes panel `t` of pixel `p`, dropping the lanes beyond the last channel.
 #[inline(always)]
 fn store<V: DotLanes>(job: &DotJob, out: &mut [i32], p: usize, t: usize, acc: V) {
-    let mut lanes = [0i32; NR];
-    acc.store(&mut lanes);
     let c0 = t * NR;
     let width = (job.cout - c0).min(NR);
-    out[p * job.cout + c0..][..width].copy_from_slice(&lanes[..width]);
+    let dst = &mut out[p * job.cout + c0..][..width];
+    match <&mut [i32; NR]>::try_from(&mut *dst) {
+        Ok(full) => acc.store(full),
+        Err(_) => acc.store_first(dst),
+    }
 }
 
-/// One tile: `M` pixels by `P` panels, even and odd groups in two accumulator sets.
+/// One tile: `M` pixels by `P` panels, even and odd groups in two accumulator sets. Runs are
+/// read as pairs of groups (and pairs of weight rows) from slices of one known length, so the
+/// inner loop has no bounds checks.
 #[inline(always)]
 fn tile<V: DotLanes, const M: usize, const P: usize>(
     job: &DotJob,
@@ -207,16 +219,50 @@ fn tile<V: DotLanes, const M: usize, const P: usize>(
     let mut even = [start; M];
     let mut odd = [[V::zero(); P]; M];
     let groups = job.groups;
+    let pairs = groups / 2;
     let block = groups * ROW;
     for (index, &offset) in job.segments.iter().enumerate() {
-        let rows: [&[u8]; M] = bases.map(|b| &job.xp[b + offset..][..groups * GROUP]);
-        let weights: [&[i8]; P] = panels.map(|panel| &panel[index * block..][..block]);
-        for k in 0..groups / 2 {
-            step(&mut even, rows, weights, 2 * k);
-            step(&mut odd, rows, weights, 2 * k + 1);
+        let mut rows: [&[[u8; 2 * GROUP]]; M] = [&[]; M];
+        let mut last = [0u32; M];
+        for i in 0..M {
+            let run = &job.xp[bases[i] + offset..][..groups * GROUP];
+            let (two, rest) = run.as_chunks::<{ 2 * GROUP }>();
+            rows[i] = &two[..pairs];
+            if let Some(bytes) = rest.first_chunk::<GROUP>() {
+                last[i] = u32::from_le_bytes(*bytes);
+            }
+        }
+        let mut weights: [&[[i8; 2 * ROW]]; P] = [&[]; P];
+        let mut last_w: [&[i8]; P] = [&[]; P];
+        for q in 0..P {
+            let (two, rest) = panels[q][index * block..][..block].as_chunks::<{ 2 * ROW }>();
+            weights[q] = &two[..pairs];
+            last_w[q] = rest;
+        }
+        for k in 0..pairs {
+            let mut x0 = [0u32; M];
+            let mut x1 = [0u32; M];
+            for i in 0..M {
+                let (a, b) = rows[i][k].split_at(GROUP);
+                x0[i] = u32::from_le_bytes(group(a));
+                x1[i] = u32::from_le_bytes(group(b));
+            }
+            for q in 0..P {
+                let (a, b) = weights[q][k].split_at(ROW);
+                let (w0, w1) = (V::weights(row(a)), V::weights(row(b)));
+                for i in 0..M {
+                    even[i][q] = even[i][q].dot(x0[i], w0);
+                    odd[i][q] = odd[i][q].dot(x1[i], w1);
+                }
+            }
         }
         if groups % 2 == 1 {
-            step(&mut even, rows, weights, groups - 1);
+            for q in 0..P {
+                let w = V::weights(row(last_w[q]));
+                for i in 0..M {
+                    even[i][q] = even[i][q].dot(last[i], w);
+                }
+            }
         }
     }
     for i in 0..M {
@@ -227,26 +273,18 @@ fn tile<V: DotLanes, const M: usize, const P: usize>(
     even
 }
 
-/// Group `k` of one run: every pixel's four input bytes times every panel's weight row.
+/// A slice known to hold exactly one group of input bytes, as an array.
 #[inline(always)]
-fn step<V: DotLanes, const M: usize, const P: usize>(
-    acc: &mut [[V; P]; M],
-    rows: [&[u8]; M],
-    weights: [&[i8]; P],
-    k: usize,
-) {
-    for q in 0..P {
-        let row: &[i8; ROW] = (&weights[q][k * ROW..][..ROW])
-            .try_into()
-            .unwrap_or_else(|_| unreachable!());
-        let w = V::weights(row);
-        for i in 0..M {
-            let bytes: [u8; GROUP] = (&rows[i][k * GROUP..][..GROUP])
-                .try_into()
-                .unwrap_or_else(|_| unreachable!());
-            acc[i][q] = acc[i][q].dot(u32::from_le_bytes(bytes), w);
-        }
-    }
+fn group(bytes: &[u8]) -> [u8; GROUP] {
+    // Callers pass exactly GROUP bytes, so the conversion cannot fail.
+    bytes.try_into().unwrap_or_else(|_| unreachable!())
+}
+
+/// A slice known to hold exactly one weight row, as an array.
+#[inline(always)]
+fn row(w: &[i8]) -> &[i8; ROW] {
+    // Callers pass exactly ROW bytes, so the conversion cannot fail.
+    w.try_into().unwrap_or_else(|_| unreachable!())
 }
 
 /// The x86-64 dot-product units. The `unsafe` blocks are there because the intrinsics require
@@ -294,6 +332,14 @@ mod x86 {
         fn store(self, out: &mut [i32; NR]) {
             // SAFETY: writes exactly the 16 lanes of `out`; only reached from `tiles_vnni512`.
             unsafe { _mm512_storeu_si512(out.as_mut_ptr().cast(), self.0) }
+        }
+        #[inline(always)]
+        fn store_first(self, out: &mut [i32]) {
+            let width = out.len().min(NR);
+            let mask = ((1u32 << width) - 1) as __mmask16;
+            // SAFETY: the mask writes only the first `width <= out.len()` lanes; only reached
+            // from `tiles_vnni512`, which requires AVX-512F.
+            unsafe { _mm512_mask_storeu_epi32(out.as_mut_ptr().cast(), mask, self.0) }
         }
     }
 
