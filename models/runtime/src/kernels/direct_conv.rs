@@ -164,14 +164,14 @@ impl DirectConv {
                 }
             }
         }
-        let zu = input_zero_point + offset;
+        let zu = (input_zero_point + offset) as i64;
+        // Modulo 2^32 like the loop's sums: exact whenever the final result fits in i32.
         let init = (0..cout)
             .map(|o| {
                 let sum: i64 = w[o * depth..][..depth].iter().map(|&v| v as i64).sum();
-                i32::try_from(-(zu as i64) * sum)
-                    .map_err(|_| format_err!("channel {o}'s weight sum overflows i32"))
+                (-zu * sum) as i32
             })
-            .collect::<TractResult<Vec<i32>>>()?;
+            .collect();
         Ok(DirectConv {
             window,
             input_zero_point,
