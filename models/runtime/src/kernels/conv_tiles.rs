@@ -7,16 +7,15 @@
 //! blocking gives at least eight independent accumulator chains, so the adds' latency does not
 //! bound the loop.
 
+use std::marker::PhantomData;
 use std::ops::{Add, Mul};
 
 use tract_core::internal::*;
 
+use super::tile_order::{visit, TileLoop};
+
 /// Output channels per weight panel: one AVX-512 register of f32, two AVX2 ones.
 pub(super) const NR: usize = 16;
-/// Output pixels per tile: each weight load is used this many times.
-const MR: usize = 4;
-/// Panels handled together for a lone pixel (a batch-1 FULLY_CONNECTED, say).
-const LONE_PANELS: usize = 4;
 
 /// An accumulator element: f32 or i32.
 pub(super) trait Mac:
@@ -187,44 +186,46 @@ impl<A: Mac> Lanes for Portable<A> {
     }
 }
 
-/// All output tiles. Pixels in groups of `MR` go panel by panel (a panel stays in L1 across
-/// the pixels); the remaining pixels go one at a time over `LONE_PANELS` panels at once.
+/// All output tiles, in the order of [`visit`].
 #[inline(always)]
 pub(super) fn tiles<V: Lanes>(job: &Job<V::Elem>, out: &mut [V::Elem]) {
     let depth = job.segments.len() * job.run;
-    let pixels = job.bases.len();
-    let panels: Vec<&[V::Elem]> = job.panels.chunks_exact(depth * NR).collect();
-    let grouped = pixels - pixels % MR;
-    for (t, panel) in panels.iter().enumerate() {
-        for p in (0..grouped).step_by(MR) {
-            let mut bases = [0usize; MR];
-            bases.copy_from_slice(&job.bases[p..p + MR]);
-            let acc = tile::<V, MR, 1>(job, bases, [panel], [start(job, t)]);
-            for (i, row) in acc.into_iter().enumerate() {
-                store(job, out, p + i, t, row[0]);
-            }
-        }
+    let panels = job.panels.chunks_exact(depth * NR).collect();
+    let lanes = PhantomData;
+    visit(&MacTiles::<V> { job, panels, lanes }, out)
+}
+
+/// The multiply-add loop over one job, with its weight panels split out.
+struct MacTiles<'a, V: Lanes> {
+    job: &'a Job<'a, V::Elem>,
+    panels: Vec<&'a [V::Elem]>,
+    lanes: PhantomData<V>,
+}
+
+impl<V: Lanes> TileLoop for MacTiles<'_, V> {
+    type Acc = V;
+    type Out = V::Elem;
+    #[inline(always)]
+    fn bases(&self) -> &[usize] {
+        self.job.bases
     }
-    for p in grouped..pixels {
-        let base = [job.bases[p]];
-        let mut t = 0;
-        while t + LONE_PANELS <= panels.len() {
-            let mut group: [&[V::Elem]; LONE_PANELS] = [&[]; LONE_PANELS];
-            group.copy_from_slice(&panels[t..t + LONE_PANELS]);
-            let mut starts = [V::splat(V::Elem::default()); LONE_PANELS];
-            for (i, s) in starts.iter_mut().enumerate() {
-                *s = start(job, t + i);
-            }
-            let [acc] = tile::<V, 1, LONE_PANELS>(job, base, group, starts);
-            for (i, a) in acc.into_iter().enumerate() {
-                store(job, out, p, t + i, a);
-            }
-            t += LONE_PANELS;
+    #[inline(always)]
+    fn panels(&self) -> usize {
+        self.panels.len()
+    }
+    #[inline(always)]
+    fn tile<const M: usize, const P: usize>(&self, bases: [usize; M], t: usize) -> [[V; P]; M] {
+        let mut panels: [&[V::Elem]; P] = [&[]; P];
+        panels.copy_from_slice(&self.panels[t..t + P]);
+        let mut starts = [V::splat(V::Elem::default()); P];
+        for (i, s) in starts.iter_mut().enumerate() {
+            *s = start(self.job, t + i);
         }
-        for (t, panel) in panels.iter().enumerate().skip(t) {
-            let [[acc]] = tile::<V, 1, 1>(job, base, [panel], [start(job, t)]);
-            store(job, out, p, t, acc);
-        }
+        tile::<V, M, P>(self.job, bases, panels, starts)
+    }
+    #[inline(always)]
+    fn store(&self, out: &mut [V::Elem], p: usize, t: usize, acc: V) {
+        store(self.job, out, p, t, acc)
     }
 }
 
@@ -488,14 +489,14 @@ mod x86 {
 
 /// A tile loop over f32.
 #[cfg(test)]
-pub(super) type TileLoop = fn(&Job<f32>, &mut [f32]);
+pub(super) type F32Loop = fn(&Job<f32>, &mut [f32]);
 
 /// Every f32 variant of the tile loop this CPU can run, by name, for tests that compare them
 /// all (dispatch only ever exercises the widest).
 #[cfg(test)]
 #[allow(unsafe_code)]
-pub(super) fn f32_variants() -> Vec<(&'static str, TileLoop)> {
-    let mut v: Vec<(&'static str, TileLoop)> =
+pub(super) fn f32_variants() -> Vec<(&'static str, F32Loop)> {
+    let mut v: Vec<(&'static str, F32Loop)> =
         vec![("portable", |job, out| tiles::<Portable<f32>>(job, out))];
     #[cfg(target_arch = "x86_64")]
     {

@@ -8,14 +8,13 @@
 //! importer only picks this loop when the true result fits in i32, and wrapping sums are exact
 //! modulo 2^32, so the final value is exact.
 
+use std::marker::PhantomData;
+
 use super::conv_tiles::NR;
+use super::tile_order::{visit, TileLoop};
 
 /// Bytes per dot-product group: one 32-bit lane's four products.
 pub(super) const GROUP: usize = 4;
-/// Output pixels per tile (each weight load is used this many times).
-const MR: usize = 4;
-/// Panels handled together for a lone pixel (a batch-1 FULLY_CONNECTED, say).
-const LONE_PANELS: usize = 4;
 /// Bytes of one packed weight row: `NR` channels by `GROUP` depth values.
 pub(super) const ROW: usize = NR * GROUP;
 
@@ -146,41 +145,46 @@ impl DotLanes for Portable {
     }
 }
 
-/// All output tiles: pixels in groups of `MR` panel by panel, then the remaining pixels one at
-/// a time over `LONE_PANELS` panels at once (the same order as the multiply-add loop).
+/// All output tiles, in the order of [`visit`] (the same as the multiply-add loop's).
 #[inline(always)]
 fn tiles<V: DotLanes>(job: &DotJob, out: &mut [i32]) {
     let depth = job.segments.len() * job.groups * ROW;
-    let pixels = job.bases.len();
-    let panels: Vec<&[i8]> = job.panels.chunks_exact(depth).collect();
-    let grouped = pixels - pixels % MR;
-    for (t, panel) in panels.iter().enumerate() {
-        for p in (0..grouped).step_by(MR) {
-            let mut bases = [0usize; MR];
-            bases.copy_from_slice(&job.bases[p..p + MR]);
-            let acc = tile::<V, MR, 1>(job, bases, [panel], [start(job, t)]);
-            for (i, row) in acc.into_iter().enumerate() {
-                store(job, out, p + i, t, row[0]);
-            }
-        }
+    let panels = job.panels.chunks_exact(depth).collect();
+    let lanes = PhantomData;
+    visit(&DotTiles::<V> { job, panels, lanes }, out)
+}
+
+/// The byte loop over one job, with its weight panels split out.
+struct DotTiles<'a, V> {
+    job: &'a DotJob<'a>,
+    panels: Vec<&'a [i8]>,
+    lanes: PhantomData<V>,
+}
+
+impl<V: DotLanes> TileLoop for DotTiles<'_, V> {
+    type Acc = V;
+    type Out = i32;
+    #[inline(always)]
+    fn bases(&self) -> &[usize] {
+        self.job.bases
     }
-    for p in grouped..pixels {
-        let base = [job.bases[p]];
-        let mut t = 0;
-        while t + LONE_PANELS <= panels.len() {
-            let mut group: [&[i8]; LONE_PANELS] = [&[]; LONE_PANELS];
-            group.copy_from_slice(&panels[t..t + LONE_PANELS]);
-            let starts = std::array::from_fn(|i| start::<V>(job, t + i));
-            let [acc] = tile::<V, 1, LONE_PANELS>(job, base, group, starts);
-            for (i, a) in acc.into_iter().enumerate() {
-                store(job, out, p, t + i, a);
-            }
-            t += LONE_PANELS;
+    #[inline(always)]
+    fn panels(&self) -> usize {
+        self.panels.len()
+    }
+    #[inline(always)]
+    fn tile<const M: usize, const P: usize>(&self, bases: [usize; M], t: usize) -> [[V; P]; M] {
+        let mut panels: [&[i8]; P] = [&[]; P];
+        panels.copy_from_slice(&self.panels[t..t + P]);
+        let mut starts = [V::zero(); P];
+        for (i, s) in starts.iter_mut().enumerate() {
+            *s = start(self.job, t + i);
         }
-        for (t, panel) in panels.iter().enumerate().skip(t) {
-            let [[acc]] = tile::<V, 1, 1>(job, base, [panel], [start(job, t)]);
-            store(job, out, p, t, acc);
-        }
+        tile::<V, M, P>(self.job, bases, panels, starts)
+    }
+    #[inline(always)]
+    fn store(&self, out: &mut [i32], p: usize, t: usize, acc: V) {
+        store(self.job, out, p, t, acc)
     }
 }
 

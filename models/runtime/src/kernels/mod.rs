@@ -13,6 +13,7 @@ mod quantize;
 mod requantize;
 mod resize;
 mod row_quantize;
+mod tile_order;
 mod window;
 
 pub use depthwise::DepthwiseConv;
