@@ -385,47 +385,81 @@ mod tests {
     use crate::kernels::test_rng;
     use crate::kernels::window::window_geometry;
 
-    /// The textbook loop: every output as a sum over the window of input minus zero point times
-    /// weight, padding contributing nothing.
-    #[allow(clippy::too_many_arguments)]
-    fn reference(
-        x: &[i32],
-        [n, h, w, c]: [usize; 4],
-        wt: &[i32],
-        [cout, kh, kw]: [usize; 3],
+    /// A convolution's shape: input `[n, h, w, c]`, `cout` filters of `kh x kw`, strides,
+    /// dilations and padding.
+    struct Geometry {
+        input: [usize; 4],
+        cout: usize,
+        kernel: [usize; 2],
         strides: [usize; 2],
         dil: [usize; 2],
         same: bool,
-        zp: i32,
-    ) -> (Vec<i64>, [usize; 2]) {
-        let (oh, ph) = window_geometry(h, kh, strides[0], dil[0], same).unwrap_or((0, 0));
-        let (ow, pw) = window_geometry(w, kw, strides[1], dil[1], same).unwrap_or((0, 0));
-        let mut out = vec![0i64; n * oh * ow * cout];
-        for b in 0..n {
-            for oy in 0..oh {
-                for ox in 0..ow {
-                    for o in 0..cout {
-                        let mut acc = 0i64;
-                        for ky in 0..kh {
-                            for kx in 0..kw {
-                                let y = (oy * strides[0] + ky * dil[0]) as isize - ph as isize;
-                                let xx = (ox * strides[1] + kx * dil[1]) as isize - pw as isize;
-                                if y < 0 || xx < 0 || y as usize >= h || xx as usize >= w {
-                                    continue;
-                                }
-                                for ci in 0..c {
-                                    let xi = ((b * h + y as usize) * w + xx as usize) * c + ci;
-                                    let wi = ((o * kh + ky) * kw + kx) * c + ci;
-                                    acc += (x[xi] - zp) as i64 * wt[wi] as i64;
+    }
+
+    impl Geometry {
+        /// A random geometry with up to `max[0]` input and `max[1]` output channels.
+        fn random(
+            pick: &mut impl FnMut(usize, usize) -> usize,
+            max: [usize; 2],
+            same: bool,
+        ) -> Self {
+            Geometry {
+                input: [pick(1, 3), pick(1, 9), pick(1, 9), pick(1, max[0])],
+                cout: pick(1, max[1]),
+                kernel: [pick(1, 3), pick(1, 3)],
+                strides: [pick(1, 2), pick(1, 2)],
+                dil: [pick(1, 2), pick(1, 2)],
+                same,
+            }
+        }
+
+        /// Values in the input and in the OHWI weights.
+        fn sizes(&self) -> [usize; 2] {
+            let [n, h, w, c] = self.input;
+            [
+                n * h * w * c,
+                self.cout * self.kernel[0] * self.kernel[1] * c,
+            ]
+        }
+
+        fn weight_shape(&self) -> [usize; 4] {
+            [self.cout, self.kernel[0], self.kernel[1], self.input[3]]
+        }
+
+        /// The textbook loop: every output as a sum over the window of input minus zero point
+        /// times weight, padding contributing nothing. Returns the outputs and `[oh, ow]`.
+        fn reference(&self, x: &[i32], wt: &[i32], zp: i32) -> (Vec<i64>, [usize; 2]) {
+            let ([n, h, w, c], cout, [kh, kw]) = (self.input, self.cout, self.kernel);
+            let (strides, dil, same) = (self.strides, self.dil, self.same);
+            let (oh, ph) = window_geometry(h, kh, strides[0], dil[0], same).unwrap_or((0, 0));
+            let (ow, pw) = window_geometry(w, kw, strides[1], dil[1], same).unwrap_or((0, 0));
+            let mut out = vec![0i64; n * oh * ow * cout];
+            for b in 0..n {
+                for oy in 0..oh {
+                    for ox in 0..ow {
+                        for o in 0..cout {
+                            let mut acc = 0i64;
+                            for ky in 0..kh {
+                                for kx in 0..kw {
+                                    let y = (oy * strides[0] + ky * dil[0]) as isize - ph as isize;
+                                    let xx = (ox * strides[1] + kx * dil[1]) as isize - pw as isize;
+                                    if y < 0 || xx < 0 || y as usize >= h || xx as usize >= w {
+                                        continue;
+                                    }
+                                    for ci in 0..c {
+                                        let xi = ((b * h + y as usize) * w + xx as usize) * c + ci;
+                                        let wi = ((o * kh + ky) * kw + kx) * c + ci;
+                                        acc += (x[xi] - zp) as i64 * wt[wi] as i64;
+                                    }
                                 }
                             }
+                            out[((b * oh + oy) * ow + ox) * cout + o] = acc;
                         }
-                        out[((b * oh + oy) * ow + ox) * cout + o] = acc;
                     }
                 }
             }
+            (out, [oh, ow])
         }
-        (out, [oh, ow])
     }
 
     /// Random geometries (odd channel counts, strides, dilations, both paddings, pixel counts
@@ -436,34 +470,19 @@ mod tests {
         let mut ran = 0;
         for case in 0..60 {
             let mut pick = |lo: usize, hi: usize| lo + (rng() as usize) % (hi - lo + 1);
-            let (n, h, w, c) = (pick(1, 3), pick(1, 9), pick(1, 9), pick(1, 19));
-            let (cout, kh, kw) = (pick(1, 90), pick(1, 3), pick(1, 3));
-            let strides = [pick(1, 2), pick(1, 2)];
-            let dil = [pick(1, 2), pick(1, 2)];
-            let same = case % 2 == 0;
+            let g = Geometry::random(&mut pick, [19, 90], case % 2 == 0);
+            let ([n, _, _, _], cout, [xlen, wlen]) = (g.input, g.cout, g.sizes());
+            let (strides, dil, same) = (g.strides, g.dil, g.same);
             let zp = pick(0, 40) as i32 - 20;
-            let x: Vec<i8> = (0..n * h * w * c)
-                .map(|_| pick(0, 255) as u8 as i8)
-                .collect();
-            let wt: Vec<i32> = (0..cout * kh * kw * c)
-                .map(|_| pick(0, 254) as i32 - 127)
-                .collect();
+            let x: Vec<i8> = (0..xlen).map(|_| pick(0, 255) as u8 as i8).collect();
+            let wt: Vec<i32> = (0..wlen).map(|_| pick(0, 254) as i32 - 127).collect();
             let xs: Vec<i32> = x.iter().map(|&v| v as i32).collect();
-            let (want, [oh, ow]) = reference(
-                &xs,
-                [n, h, w, c],
-                &wt,
-                [cout, kh, kw],
-                strides,
-                dil,
-                same,
-                zp,
-            );
+            let (want, [oh, ow]) = g.reference(&xs, &wt, zp);
             if oh == 0 || ow == 0 {
                 continue;
             }
-            let wtensor = Tensor::from_shape(&[cout, kh, kw, c], &wt).unwrap();
-            let input = Tensor::from_shape(&[n, h, w, c], &x).unwrap();
+            let wtensor = Tensor::from_shape(&g.weight_shape(), &wt).unwrap();
+            let input = Tensor::from_shape(&g.input, &x).unwrap();
             for acc in [f32::datum_type(), i32::datum_type()] {
                 let op = DirectConv::new(&wtensor, &vec![0.0; cout], acc, strides, dil, same, zp)
                     .unwrap();
@@ -511,11 +530,9 @@ mod tests {
         let mut ran = 0;
         for case in 0..80 {
             let mut pick = |lo: usize, hi: usize| lo + (rng() as usize) % (hi - lo + 1);
-            let (n, h, w, c) = (pick(1, 3), pick(1, 9), pick(1, 9), pick(1, 21));
-            let (cout, kh, kw) = (pick(1, 70), pick(1, 3), pick(1, 3));
-            let strides = [pick(1, 2), pick(1, 2)];
-            let dil = [pick(1, 2), pick(1, 2)];
-            let same = case % 2 == 0;
+            let g = Geometry::random(&mut pick, [21, 70], case % 2 == 0);
+            let ([n, _, _, _], cout, [xlen, wlen]) = (g.input, g.cout, g.sizes());
+            let (strides, dil, same) = (g.strides, g.dil, g.same);
             let signed = case % 3 != 0;
             let (dt, lo) = if signed {
                 (i8::datum_type(), -128)
@@ -527,27 +544,14 @@ mod tests {
                 1 => lo + 255,
                 _ => lo + pick(0, 255) as i32,
             };
-            let xs: Vec<i32> = (0..n * h * w * c)
-                .map(|_| lo + pick(0, 255) as i32)
-                .collect();
-            let wt: Vec<i32> = (0..cout * kh * kw * c)
-                .map(|_| pick(0, 255) as i32 - 128)
-                .collect();
-            let (want, [oh, ow]) = reference(
-                &xs,
-                [n, h, w, c],
-                &wt,
-                [cout, kh, kw],
-                strides,
-                dil,
-                same,
-                zp,
-            );
+            let xs: Vec<i32> = (0..xlen).map(|_| lo + pick(0, 255) as i32).collect();
+            let wt: Vec<i32> = (0..wlen).map(|_| pick(0, 255) as i32 - 128).collect();
+            let (want, [oh, ow]) = g.reference(&xs, &wt, zp);
             if oh == 0 || ow == 0 {
                 continue;
             }
-            let wtensor = Tensor::from_shape(&[cout, kh, kw, c], &wt).unwrap();
-            let input = Tensor::from_shape(&[n, h, w, c], &xs)
+            let wtensor = Tensor::from_shape(&g.weight_shape(), &wt).unwrap();
+            let input = Tensor::from_shape(&g.input, &xs)
                 .unwrap()
                 .cast_to_dt(dt)
                 .unwrap()
