@@ -67,13 +67,7 @@ impl DirectConv {
         same: bool,
         input_zero_point: i32,
     ) -> TractResult<DirectConv> {
-        let s = weights.shape();
-        ensure!(s.len() == 4, "DirectConv weights must be OHWI, got {s:?}");
-        let (cout, kh, kw, cin) = (s[0], s[1], s[2], s[3]);
-        ensure!(
-            kh > 0 && kw > 0 && cin > 0,
-            "empty convolution window {s:?}"
-        );
+        let [cout, kh, kw, cin] = Self::ohwi(weights)?;
         ensure!(
             init.len() == cout,
             "{} start values for {cout} channels",
@@ -109,6 +103,15 @@ impl DirectConv {
         })
     }
 
+    /// The dimensions of OHWI weights, checked.
+    fn ohwi(weights: &Tensor) -> TractResult<[usize; 4]> {
+        match *weights.shape() {
+            [cout, kh, kw, cin] if kh > 0 && kw > 0 && cin > 0 => Ok([cout, kh, kw, cin]),
+            [_, _, _, _] => bail!("empty convolution window {:?}", weights.shape()),
+            _ => bail!("DirectConv weights must be OHWI, got {:?}", weights.shape()),
+        }
+    }
+
     /// Whether this CPU runs the byte loop natively (see [`DirectConv::bytes`]).
     pub fn bytes_native() -> bool {
         dot_tiles::native()
@@ -129,13 +132,7 @@ impl DirectConv {
         input: DatumType,
         input_zero_point: i32,
     ) -> TractResult<DirectConv> {
-        let s = weights.shape();
-        ensure!(s.len() == 4, "DirectConv weights must be OHWI, got {s:?}");
-        let (cout, kh, kw, cin) = (s[0], s[1], s[2], s[3]);
-        ensure!(
-            kh > 0 && kw > 0 && cin > 0,
-            "empty convolution window {s:?}"
-        );
+        let [cout, kh, kw, cin] = Self::ohwi(weights)?;
         let offset = match input.unquantized() {
             DatumType::I8 => 128,
             DatumType::U8 => 0,
