@@ -94,7 +94,13 @@ fn byte_conv(
     same: bool,
 ) -> OpResult<Option<DirectConv>> {
     let dt = x.dtype.datum_type();
-    if !DirectConv::bytes_native() || !matches!(dt, DatumType::I8 | DatumType::U8) {
+    let offset = match dt {
+        DatumType::I8 => 128,
+        DatumType::U8 => 0,
+        _ => return Ok(None),
+    };
+    // A zero point outside the input's range (a malformed model) has no byte encoding.
+    if !DirectConv::bytes_native() || !(0..=255).contains(&(x_zp + offset)) {
         return Ok(None);
     }
     let fits = wc
