@@ -83,8 +83,8 @@ fn direct_acc(bound: f64) -> Option<DatumType> {
 }
 
 /// The byte dot-product form of a direct integer convolution (OHWI centered weights `wc`), when
-/// the CPU has the instruction, the input is 8-bit and every centered weight fits in i8;
-/// `None` keeps the multiply-add form.
+/// the CPU has the instruction, the input is 8-bit and each channel's centered weights span at
+/// most 256 values (always true of 8-bit weights); `None` keeps the multiply-add form.
 fn byte_conv(
     wc: &Tensor,
     x: &Value,
@@ -103,11 +103,7 @@ fn byte_conv(
     if !DirectConv::bytes_native() || !(0..=255).contains(&(x_zp + offset)) {
         return Ok(None);
     }
-    let fits = wc
-        .to_plain_array_view::<f32>()?
-        .iter()
-        .all(|&v| (-128.0..=127.0).contains(&v));
-    if !fits {
+    if DirectConv::byte_shifts(wc)?.is_none() {
         return Ok(None);
     }
     Ok(Some(DirectConv::bytes(

@@ -45,10 +45,12 @@ enum Packed {
     },
     /// The byte loop: i8 panels `[cout / NR rounded up][runs * groups][NR][GROUP]`, zero beyond
     /// each run and beyond `cout`; start values that take the unsigned encoding's offset back
-    /// out (`-zu * sum of weights`, see [`DirectConv::bytes`]); the input type they assume.
+    /// out; the per-channel weight shifts (empty when all zero), padded to whole panels; the
+    /// input type they assume (see [`DirectConv::bytes`]).
     Dot {
         panels: Arc<Vec<i8>>,
         init: Arc<Vec<i32>>,
+        shifts: Arc<Vec<i32>>,
         groups: usize,
         input: DatumType,
     },
@@ -117,13 +119,36 @@ impl DirectConv {
         dot_tiles::native()
     }
 
+    /// Per-channel shifts that bring OHWI integer weights into i8 (`w - shift`), zero for
+    /// channels already there, or `None` when a channel spans more than 256 values.
+    pub fn byte_shifts(weights: &Tensor) -> TractResult<Option<Vec<i32>>> {
+        let [cout, ..] = Self::ohwi(weights)?;
+        let w = weights.cast_to::<i32>()?;
+        let w = slice_of::<i32>(&w)?;
+        let depth = w.len() / cout.max(1);
+        let mut shifts = Vec::with_capacity(cout);
+        for channel in w.chunks_exact(depth.max(1)) {
+            let lo = channel.iter().copied().min().unwrap_or(0);
+            let hi = channel.iter().copied().max().unwrap_or(0);
+            if hi - lo > 255 {
+                return Ok(None);
+            }
+            shifts.push(if lo >= -128 && hi <= 127 { 0 } else { hi - 127 });
+        }
+        Ok(Some(shifts))
+    }
+
     /// Builds the byte dot-product form for an int8 or uint8 input (`input`) with zero point
-    /// `input_zero_point`, from OHWI weights already centered and within i8's range. Outputs
-    /// i32 accumulators, the same values [`DirectConv::new`] computes.
+    /// `input_zero_point`, from OHWI weights already centered, each channel spanning at most
+    /// 256 values ([`DirectConv::byte_shifts`]). Outputs i32 accumulators, the same values
+    /// [`DirectConv::new`] computes.
     ///
     /// Inputs are read as unsigned bytes `u = x + offset` (128 for int8, 0 for uint8) and the
-    /// padding holds `zu = zp + offset`, so every window sums `(u - zu) * w`: the `- zu * w`
-    /// part is the same for every pixel and goes into the start values.
+    /// padding holds `zu = zp + offset`. A channel whose weights do not fit in i8 (uint8
+    /// weights centered on their zero point) is stored as `w' = w - q`. Over a window of `K`
+    /// values, `sum (u - zu) w = sum u w' - zu sum w' + q (S - K zu)` with `S = sum u`: the
+    /// second and fourth terms are the same for every pixel and go into the start values; `q S`
+    /// is added per pixel from the window sums.
     pub fn bytes(
         weights: &Tensor,
         strides: [usize; 2],
@@ -138,17 +163,21 @@ impl DirectConv {
             DatumType::U8 => 0,
             dt => bail!("the byte convolution takes int8 or uint8 inputs, got {dt:?}"),
         };
+        let Some(shifts) = Self::byte_shifts(weights)? else {
+            bail!("byte convolution weights must span at most 256 values per channel");
+        };
+        let depth = kh * kw * cin;
         let w = weights.cast_to::<i32>()?;
         let w = slice_of::<i32>(&w)?;
+        // In i8's range by the choice of shifts.
         let w: Vec<i8> = w
             .iter()
-            .map(|&v| i8::try_from(v))
-            .collect::<Result<_, _>>()
-            .map_err(|_| format_err!("byte convolution weights must fit in i8"))?;
+            .enumerate()
+            .map(|(i, &v)| (v - shifts[i / depth]) as i8)
+            .collect();
         let window = Window::new([kh, kw], strides, dilations, same);
         let (runs, run) = Self::runs(&window, cin);
         let groups = run.div_ceil(GROUP);
-        let depth = kh * kw * cin;
         let tiles = cout.div_ceil(NR);
         let mut panels = vec![0i8; tiles * runs * groups * ROW];
         for o in 0..cout {
@@ -166,9 +195,17 @@ impl DirectConv {
         let init = (0..cout)
             .map(|o| {
                 let sum: i64 = w[o * depth..][..depth].iter().map(|&v| v as i64).sum();
-                (-zu * sum) as i32
+                (-zu * sum - shifts[o] as i64 * depth as i64 * zu) as i32
             })
             .collect();
+        // Padded to whole panels, so the tile loop reads one full row per panel.
+        let shifts = if shifts.iter().all(|&q| q == 0) {
+            vec![]
+        } else {
+            let mut padded = vec![0; tiles * NR];
+            padded[..cout].copy_from_slice(&shifts);
+            padded
+        };
         Ok(DirectConv {
             window,
             input_zero_point,
@@ -178,6 +215,7 @@ impl DirectConv {
             packed: Packed::Dot {
                 panels: Arc::new(panels),
                 init: Arc::new(init),
+                shifts: Arc::new(shifts),
                 groups,
                 input: input.unquantized(),
             },
@@ -276,6 +314,7 @@ impl DirectConv {
         let Packed::Dot {
             panels,
             init,
+            shifts,
             groups,
             input: dt,
         } = &self.packed
@@ -292,6 +331,12 @@ impl DirectConv {
             .window
             .pad_unsigned(input, dims, self.input_zero_point, GROUP - 1)?;
         let segments = self.segments(padded.cols);
+        let sums = if shifts.is_empty() {
+            vec![]
+        } else {
+            let run = Self::runs(&self.window, self.cin).1;
+            window_sums(&padded.xp, &padded.bases, &segments, run)
+        };
         let job = DotJob {
             xp: &padded.xp,
             bases: &padded.bases,
@@ -300,6 +345,8 @@ impl DirectConv {
             cout: self.cout,
             panels,
             init,
+            shifts,
+            sums: &sums,
         };
         tensor_with::<i32>(i32::datum_type(), &shape, |out| kernel(&job, out))
     }
@@ -311,6 +358,19 @@ impl DirectConv {
             Packed::Dot { .. } => i32::datum_type(),
         }
     }
+}
+
+/// Sum of the input bytes in each output pixel's window (padding included).
+fn window_sums(xp: &[u8], bases: &[usize], segments: &[usize], run: usize) -> Vec<i32> {
+    bases
+        .iter()
+        .map(|&b| {
+            segments
+                .iter()
+                .map(|&s| xp[b + s..][..run].iter().map(|&v| v as i32).sum::<i32>())
+                .sum()
+        })
+        .collect()
 }
 
 impl Op for DirectConv {
@@ -520,7 +580,8 @@ mod tests {
 
     /// The byte form, int8 and uint8 inputs, every loop variant of this CPU, against the
     /// reference loop: odd channel counts leave runs that are not a multiple of four, extreme
-    /// zero points and weights check the unsigned offset, dilation splits runs per tap.
+    /// zero points and weights check the unsigned offset, weights beyond i8 the per-channel
+    /// shifts, dilation splits runs per tap.
     #[test]
     fn byte_form_matches_the_reference_loop() {
         let mut rng = test_rng(0xb17e_5eed);
@@ -542,7 +603,13 @@ mod tests {
                 _ => lo + pick(0, 255) as i32,
             };
             let xs: Vec<i32> = (0..xlen).map(|_| lo + pick(0, 255) as i32).collect();
-            let wt: Vec<i32> = (0..wlen).map(|_| pick(0, 255) as i32 - 128).collect();
+            // int8 weights, and uint8 ones centered on zero points from 0 to 255 (shifted).
+            let wlo = match case % 4 {
+                0 | 1 => -128,
+                2 => -255,
+                _ => -(pick(0, 255) as i32),
+            };
+            let wt: Vec<i32> = (0..wlen).map(|_| wlo + pick(0, 255) as i32).collect();
             let (want, [oh, ow]) = g.reference(&xs, &wt, zp);
             if oh == 0 || ow == 0 {
                 continue;
@@ -580,9 +647,12 @@ mod tests {
     /// The byte form refuses what it cannot represent, and an input of the other 8-bit type.
     #[test]
     fn byte_form_rejects_what_it_cannot_hold() {
-        let big = Tensor::from_shape(&[1, 1, 1, 2], &[200i32, 0]).unwrap();
-        let err = DirectConv::bytes(&big, [1, 1], [1, 1], false, i8::datum_type(), 0);
-        assert!(err.unwrap_err().to_string().contains("fit in i8"));
+        let wide = Tensor::from_shape(&[1, 1, 1, 2], &[200i32, -100]).unwrap();
+        let err = DirectConv::bytes(&wide, [1, 1], [1, 1], false, i8::datum_type(), 0);
+        assert!(err.unwrap_err().to_string().contains("at most 256 values"));
+        assert_eq!(DirectConv::byte_shifts(&wide).unwrap(), None);
+        let high = Tensor::from_shape(&[2, 1, 1, 2], &[200i32, 0, 5, -5]).unwrap();
+        assert_eq!(DirectConv::byte_shifts(&high).unwrap(), Some(vec![73, 0]));
         let w = Tensor::from_shape(&[1, 1, 1, 2], &[1i32, -1]).unwrap();
         let f = DirectConv::bytes(&w, [1, 1], [1, 1], false, f32::datum_type(), 0);
         assert!(f.unwrap_err().to_string().contains("int8 or uint8"));

@@ -35,6 +35,10 @@ pub(super) struct DotJob<'a> {
     pub panels: &'a [i8],
     /// Accumulator start values per output channel.
     pub init: &'a [i32],
+    /// Per-channel weight shifts `q`, padded to whole panels, or empty when all zero.
+    pub shifts: &'a [i32],
+    /// Each output pixel's window sum `S` (empty with no shifts): `q * S` is added on store.
+    pub sums: &'a [i32],
 }
 
 /// Whether this CPU has a byte dot-product instruction (otherwise the importer keeps the
@@ -90,6 +94,15 @@ trait DotLanes: Copy {
     fn dot(self, x: u32, w: Self::Weights) -> Self;
     /// Lane-wise wrapping sum.
     fn add(self, other: Self) -> Self;
+    /// `self + q * s`, lane by lane, wrapping.
+    fn add_scaled(self, q: &[i32; NR], s: i32) -> Self {
+        let mut lanes = [0i32; NR];
+        self.store(&mut lanes);
+        for (l, &q) in lanes.iter_mut().zip(q) {
+            *l = l.wrapping_add(q.wrapping_mul(s));
+        }
+        Self::load(&lanes)
+    }
     /// Writes the lanes out.
     fn store(self, out: &mut [i32; NR]);
     /// Writes the first `out.len()` lanes (at most `NR`) and nothing past them.
@@ -198,10 +211,15 @@ fn start<V: DotLanes>(job: &DotJob, t: usize) -> V {
     V::load(&s)
 }
 
-/// Writes panel `t` of pixel `p`, dropping the lanes beyond the last channel.
+/// Writes panel `t` of pixel `p` (plus the shifts' window term), dropping the lanes beyond
+/// the last channel.
 #[inline(always)]
 fn store<V: DotLanes>(job: &DotJob, out: &mut [i32], p: usize, t: usize, acc: V) {
     let c0 = t * NR;
+    let acc = match job.shifts.get(c0..c0 + NR) {
+        Some(q) => acc.add_scaled(q.try_into().unwrap_or_else(|_| unreachable!()), job.sums[p]),
+        None => acc,
+    };
     let width = (job.cout - c0).min(NR);
     let dst = &mut out[p * job.cout + c0..][..width];
     match <&mut [i32; NR]>::try_from(&mut *dst) {
@@ -331,6 +349,18 @@ mod x86 {
         fn add(self, other: Self) -> Self {
             // SAFETY: only reached from `tiles_vnni512`, which requires AVX-512F.
             Vnni512(unsafe { _mm512_add_epi32(self.0, other.0) })
+        }
+        #[inline(always)]
+        fn add_scaled(self, q: &[i32; NR], s: i32) -> Self {
+            // SAFETY: reads exactly the 16 lanes of `q`; only reached from `tiles_vnni512`,
+            // which requires AVX-512F.
+            unsafe {
+                let q = _mm512_loadu_si512(q.as_ptr().cast());
+                Vnni512(_mm512_add_epi32(
+                    self.0,
+                    _mm512_mullo_epi32(q, _mm512_set1_epi32(s)),
+                ))
+            }
         }
         #[inline(always)]
         fn store(self, out: &mut [i32; NR]) {
