@@ -47,7 +47,7 @@ pub(super) fn native() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
         use std::arch::is_x86_feature_detected as has;
-        if has!("avx512vnni") || (has!("avxvnni") && has!("avx2")) {
+        if (has!("avx512vnni") && has!("avx512f")) || (has!("avxvnni") && has!("avx2")) {
             return true;
         }
     }
