@@ -18,7 +18,9 @@ use tract_tflite::tflite::{ActivationFunctionType as Act, Padding};
 use super::arith::{act_range_q, finish_float, float_activation, to_float};
 use super::{invalid, unsupported, Importer, OpCx, OpResult, Value};
 use crate::dtype::ElementType;
-use crate::kernels::{DepthwiseConv, DequantizeLinear, DirectConv, Requantize, RowQuantize};
+use crate::kernels::{
+    unsigned_offset, DepthwiseConv, DequantizeLinear, DirectConv, Requantize, RowQuantize,
+};
 use crate::quant::{FixedMultiplier, QuantParams};
 
 /// How the weights of a linear op are held.
@@ -94,10 +96,8 @@ fn byte_conv(
     same: bool,
 ) -> OpResult<Option<DirectConv>> {
     let dt = x.dtype.datum_type();
-    let offset = match dt {
-        DatumType::I8 => 128,
-        DatumType::U8 => 0,
-        _ => return Ok(None),
+    let Ok(offset) = unsigned_offset(dt) else {
+        return Ok(None);
     };
     // A zero point outside the input's range (a malformed model) has no byte encoding.
     if !DirectConv::bytes_native() || !(0..=255).contains(&(x_zp + offset)) {

@@ -204,24 +204,28 @@ struct MacTiles<'a, V: Lanes> {
 
 impl<V: Lanes> TileLoop for MacTiles<'_, V> {
     type Acc = V;
+    type Weight = V::Elem;
     type Out = V::Elem;
     #[inline(always)]
     fn bases(&self) -> &[usize] {
         self.job.bases
     }
     #[inline(always)]
-    fn panels(&self) -> usize {
-        self.panels.len()
+    fn panels(&self) -> &[&[V::Elem]] {
+        &self.panels
     }
     #[inline(always)]
-    fn tile<const M: usize, const P: usize>(&self, bases: [usize; M], t: usize) -> [[V; P]; M] {
-        let mut panels: [&[V::Elem]; P] = [&[]; P];
-        panels.copy_from_slice(&self.panels[t..t + P]);
-        let mut starts = [V::splat(V::Elem::default()); P];
-        for (i, s) in starts.iter_mut().enumerate() {
-            *s = start(self.job, t + i);
-        }
-        tile::<V, M, P>(self.job, bases, panels, starts)
+    fn start(&self, t: usize) -> V {
+        start(self.job, t)
+    }
+    #[inline(always)]
+    fn tile<const M: usize, const P: usize>(
+        &self,
+        bases: [usize; M],
+        panels: [&[V::Elem]; P],
+        starts: [V; P],
+    ) -> [[V; P]; M] {
+        tile(self.job, bases, panels, starts)
     }
     #[inline(always)]
     fn store(&self, out: &mut [V::Elem], p: usize, t: usize, acc: V) {

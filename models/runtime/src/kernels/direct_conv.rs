@@ -17,7 +17,7 @@ use tract_core::internal::*;
 
 use super::conv_tiles::{FusedClamp, Job, Mac, NR};
 use super::dot_tiles::{self, DotJob, GROUP, ROW};
-use super::window::Window;
+use super::window::{unsigned_offset, Window};
 use super::{slice_of, tensor_with};
 
 /// A direct convolution producing the raw accumulators (plus an initial per-channel value).
@@ -158,11 +158,7 @@ impl DirectConv {
         input_zero_point: i32,
     ) -> TractResult<DirectConv> {
         let [cout, kh, kw, cin] = Self::ohwi(weights)?;
-        let offset = match input.unquantized() {
-            DatumType::I8 => 128,
-            DatumType::U8 => 0,
-            dt => bail!("the byte convolution takes int8 or uint8 inputs, got {dt:?}"),
-        };
+        let offset = unsigned_offset(input)?;
         let Some(shifts) = Self::byte_shifts(weights)? else {
             bail!("byte convolution weights must span at most 256 values per channel");
         };
@@ -232,16 +228,18 @@ impl DirectConv {
         }
     }
 
-    /// Offset of each run from its window's base, in a padded buffer `cols` pixels wide.
-    fn segments(&self, cols: usize) -> Vec<usize> {
+    /// Offset of each run from its window's base, in a padded buffer `cols` pixels wide, and
+    /// the values per run (see [`DirectConv::runs`]).
+    fn segments(&self, cols: usize) -> (Vec<usize>, usize) {
         let (win, c) = (&self.window, self.cin);
-        if win.dilations[1] == 1 {
+        let offsets = if win.dilations[1] == 1 {
             (0..win.kernel[0])
                 .map(|ky| ky * win.dilations[0] * cols * c)
                 .collect()
         } else {
             win.taps(cols, c)
-        }
+        };
+        (offsets, Self::runs(win, c).1)
     }
 
     /// Clamps the (float) results to `[lo, hi]` when given: the fused activation of a float
@@ -289,12 +287,12 @@ impl DirectConv {
         };
         let (dims, shape) = self.shapes(input)?;
         let padded = self.window.pad::<A>(input, dims, self.input_zero_point)?;
-        let segments = self.segments(padded.cols);
+        let (segments, run) = self.segments(padded.cols);
         let job = Job {
             xp: &padded.xp,
             bases: &padded.bases,
             segments: &segments,
-            run: Self::runs(&self.window, self.cin).1,
+            run,
             cout: self.cout,
             panels: slice_of::<A>(panels)?,
             init: slice_of::<A>(init)?,
@@ -330,11 +328,10 @@ impl DirectConv {
         let padded = self
             .window
             .pad_unsigned(input, dims, self.input_zero_point, GROUP - 1)?;
-        let segments = self.segments(padded.cols);
+        let (segments, run) = self.segments(padded.cols);
         let sums = if shifts.is_empty() {
             vec![]
         } else {
-            let run = Self::runs(&self.window, self.cin).1;
             window_sums(&padded.xp, &padded.bases, &segments, run)
         };
         let job = DotJob {

@@ -176,24 +176,28 @@ struct DotTiles<'a, V> {
 
 impl<V: DotLanes> TileLoop for DotTiles<'_, V> {
     type Acc = V;
+    type Weight = i8;
     type Out = i32;
     #[inline(always)]
     fn bases(&self) -> &[usize] {
         self.job.bases
     }
     #[inline(always)]
-    fn panels(&self) -> usize {
-        self.panels.len()
+    fn panels(&self) -> &[&[i8]] {
+        &self.panels
     }
     #[inline(always)]
-    fn tile<const M: usize, const P: usize>(&self, bases: [usize; M], t: usize) -> [[V; P]; M] {
-        let mut panels: [&[i8]; P] = [&[]; P];
-        panels.copy_from_slice(&self.panels[t..t + P]);
-        let mut starts = [V::zero(); P];
-        for (i, s) in starts.iter_mut().enumerate() {
-            *s = start(self.job, t + i);
-        }
-        tile::<V, M, P>(self.job, bases, panels, starts)
+    fn start(&self, t: usize) -> V {
+        start(self.job, t)
+    }
+    #[inline(always)]
+    fn tile<const M: usize, const P: usize>(
+        &self,
+        bases: [usize; M],
+        panels: [&[i8]; P],
+        starts: [V; P],
+    ) -> [[V; P]; M] {
+        tile(self.job, bases, panels, starts)
     }
     #[inline(always)]
     fn store(&self, out: &mut [i32], p: usize, t: usize, acc: V) {

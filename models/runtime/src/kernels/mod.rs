@@ -24,8 +24,8 @@ pub use quantize::{DequantizeLinear, QuantizeLinear};
 pub use requantize::Requantize;
 pub use resize::{ResizeKind, ResizeNhwc};
 pub use row_quantize::RowQuantize;
-pub(crate) use window::window_geometry;
 pub use window::Window;
+pub(crate) use window::{unsigned_offset, window_geometry};
 
 use tract_core::internal::*;
 

@@ -28,6 +28,16 @@ pub(crate) fn window_geometry(
     }
 }
 
+/// What the byte convolution adds to an 8-bit input to read it as unsigned bytes: 128 for int8,
+/// 0 for uint8; other types are an error.
+pub(crate) fn unsigned_offset(dt: DatumType) -> TractResult<i32> {
+    match dt.unquantized() {
+        DatumType::I8 => Ok(128),
+        DatumType::U8 => Ok(0),
+        dt => bail!("the byte convolution takes int8 or uint8 inputs, got {dt:?}"),
+    }
+}
+
 /// A 2-D window: size, strides, dilations (each at least 1) and padding.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Window {
@@ -140,11 +150,7 @@ impl Window {
         zero_point: i32,
         slack: usize,
     ) -> TractResult<Padded<u8>> {
-        let offset = match input.datum_type().unquantized() {
-            DatumType::I8 => 128,
-            DatumType::U8 => 0,
-            dt => bail!("the byte convolution takes int8 or uint8 inputs, got {dt:?}"),
-        };
+        let offset = unsigned_offset(input.datum_type())?;
         let fill = u8::try_from(zero_point + offset)
             .map_err(|_| format_err!("zero point {zero_point} is outside the input's range"))?;
         // In range for the two types matched above, so the narrowing is exact.
