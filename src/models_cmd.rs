@@ -98,7 +98,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                     .with_context(|| format!("reading {}", u.file))?;
                 let serving = match &u.serving_config {
                     Some(path) => {
-                        let config = litehouse_serving::ModelConfig::read(path)?;
+                        let config = litehouse_predictor::ModelConfig::read(path)?;
                         Some(serde_json::to_value(config)?)
                     }
                     None => None,

@@ -5,23 +5,26 @@
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 
+use std::time::Duration;
+
 use anyhow::Context;
-use litehouse_serving::image_input::ImageLimits;
-use litehouse_serving::{AppState, Executor, Limits};
+use litehouse_predictor::{open_catalog, CatalogOptions, Executor, ImageLimits, Refresh};
+use litehouse_serving::{AppState, Limits};
 
 /// Arguments of `serve`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Directory of models: NAME.tflite (+ NAME.json config), NAME.json with a "model" path, or
     /// TF Serving's NAME/<version>/model.tflite layout.
-    #[arg(long, env = "LITEHOUSE_MODELS", default_value = "models/catalog")]
+    #[arg(long, env = "LITEHOUSE_MODELS", default_value = litehouse_predictor::setup::DEFAULT_MODELS_DIR)]
     models: PathBuf,
     /// Serve the endpoints of this registry store (directory or s3://bucket/prefix) instead of
     /// a models directory; endpoint changes are picked up without restart.
     #[arg(long, env = "LITEHOUSE_STORE")]
     store: Option<String>,
     /// With --store: seconds between checks for endpoint changes.
-    #[arg(long, default_value_t = 2.0)]
+    #[arg(long, env = "LITEHOUSE_REFRESH_SECS", default_value_t = litehouse_predictor::setup::DEFAULT_POLL_SECS,
+          value_parser = parse_refresh)]
     refresh_secs: f64,
     /// Address to listen on (0.0.0.0 in a container).
     #[arg(long, env = "LITEHOUSE_HOST", default_value = "127.0.0.1")]
@@ -48,6 +51,13 @@ pub struct Args {
     max_image_side: u32,
 }
 
+/// A refresh interval: at least 50 ms, so a typo cannot turn the poller into a busy loop.
+fn parse_refresh(text: &str) -> Result<f64, String> {
+    Ok(litehouse_predictor::setup::parse_secs(text)?
+        .as_secs_f64()
+        .max(0.05))
+}
+
 pub fn run(args: Args) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -58,38 +68,19 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 
 async fn serve(args: Args) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
-    let (catalog, live) = match &args.store {
-        Some(uri) => {
-            let registry = litehouse_registry::Registry::open(uri)
-                .await
-                .with_context(|| format!("opening store {uri}"))?;
-            let every = std::time::Duration::from_secs_f64(args.refresh_secs.max(0.05));
-            let live = litehouse_serving::LiveCatalog::new(registry, every);
-            let catalog = live
-                .initial()
-                .await
-                .with_context(|| format!("loading endpoints from {uri}"))?;
-            if catalog.endpoints.is_empty() {
-                eprintln!(
-                    "warning: no endpoint in {uri} serves yet; waiting for one                      (litehouse endpoints create/deploy --store {uri})"
-                );
-            }
-            (catalog, Some((live, every)))
-        }
-        None => {
-            let models = args.models.clone();
-            let catalog = tokio::task::spawn_blocking(move || litehouse_serving::load_dir(&models))
-                .await
-                .context("loading models")??;
-            if catalog.models.is_empty() {
-                anyhow::bail!(
-                    "no model could be loaded from {} (put NAME.tflite files there)",
-                    args.models.display()
-                );
-            }
-            (catalog, None)
-        }
+    let options = CatalogOptions {
+        models: args.models.clone(),
+        store: args.store.clone(),
+        refresh: Some(Duration::from_secs_f64(args.refresh_secs)),
     };
+    let opened = open_catalog(&options, Refresh::Poll).await?;
+    let catalog = opened.catalog.load_full();
+    if let (Some(uri), true) = (&args.store, catalog.endpoints.is_empty()) {
+        eprintln!(
+            "warning: no endpoint in {uri} serves yet; waiting for one \
+             (litehouse endpoints create/deploy --store {uri})"
+        );
+    }
     for f in &catalog.failures {
         eprintln!(
             "warning: model '{}' version {} not served: {}",
@@ -108,13 +99,15 @@ async fn serve(args: Args) -> anyhow::Result<()> {
     };
     let names: Vec<String> = catalog.endpoints.keys().cloned().collect();
     let state = AppState::new(
-        catalog,
+        opened.catalog,
         Executor::new(workers, args.queue)
-            .with_inline_budget(std::time::Duration::from_micros(args.inline_budget_us)),
+            .with_inline_budget(Duration::from_micros(args.inline_budget_us)),
         limits,
     );
-    if let Some((live, every)) = live {
-        live.spawn_poller(std::sync::Arc::downgrade(&state), every);
+    // The poller lives as long as `live` is held: until serving ends.
+    let live = opened.live;
+    if let Some(live) = &live {
+        live.spawn_poller();
     }
     let addr = SocketAddr::new(args.host, args.port);
     let listener = litehouse_serving::server::bind(addr)
@@ -129,7 +122,9 @@ async fn serve(args: Args) -> anyhow::Result<()> {
     for name in &names {
         eprintln!("  POST http://{local}/v1/endpoints/{name}:predict");
     }
-    litehouse_serving::server::serve(listener, state)
+    let served = litehouse_serving::server::serve(listener, state)
         .await
-        .context("serving")
+        .context("serving");
+    drop(live);
+    served
 }

@@ -1,156 +1,20 @@
-//! Drives the real `predict` binary through the Lambda Runtime API: a small in-repo harness
-//! serves `/2018-06-01/runtime/invocation/next` with the committed Function URL / API Gateway v2
-//! event fixtures and collects what the function posts back.
+//! Drives the real `predict` binary through the Lambda Runtime API (tests/support/runtime_api.rs)
+//! with the committed Function URL / API Gateway v2 event fixtures.
 
 #![allow(clippy::unwrap_used)]
 
-use std::collections::VecDeque;
 use std::io::Cursor;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
-use axum::body::Bytes;
-use axum::extract::{Path as UrlPath, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::Router;
 use base64::Engine as _;
 use serde_json::{json, Value as Json};
-use tokio::sync::{mpsc, Mutex as AsyncMutex};
+
+#[path = "../../../tests/support/runtime_api.rs"]
+mod runtime_api;
+use runtime_api::Running;
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-#[derive(Default)]
-struct Harness {
-    events: Mutex<VecDeque<(String, Json)>>,
-    results: Mutex<Vec<(String, String, Json)>>,
-}
-
-type Shared = (Arc<Harness>, Arc<AsyncMutex<mpsc::Receiver<()>>>);
-
-async fn next(State((h, wake)): State<Shared>) -> Response {
-    loop {
-        if let Some((id, event)) = h.events.lock().unwrap().pop_front() {
-            let mut headers = HeaderMap::new();
-            headers.insert(
-                "lambda-runtime-aws-request-id",
-                HeaderValue::from_str(&id).unwrap(),
-            );
-            headers.insert(
-                "lambda-runtime-deadline-ms",
-                HeaderValue::from_static("99999999999999"),
-            );
-            headers.insert(
-                "lambda-runtime-invoked-function-arn",
-                HeaderValue::from_static("arn:aws:lambda:us-east-1:123456789012:function:predict"),
-            );
-            headers.insert(
-                "lambda-runtime-trace-id",
-                HeaderValue::from_static("Root=1-0-0"),
-            );
-            return (headers, event.to_string()).into_response();
-        }
-        // Long-poll like the real API until the test queues an event.
-        wake.lock().await.recv().await;
-    }
-}
-
-async fn respond(
-    State((h, _)): State<Shared>,
-    UrlPath((id, kind)): UrlPath<(String, String)>,
-    body: Bytes,
-) -> StatusCode {
-    let value = serde_json::from_slice(&body).unwrap_or(Json::Null);
-    h.results.lock().unwrap().push((id, kind, value));
-    StatusCode::ACCEPTED
-}
-
-async fn init_error(State((h, _)): State<Shared>, body: Bytes) -> StatusCode {
-    let value = serde_json::from_slice(&body).unwrap_or(Json::Null);
-    h.results
-        .lock()
-        .unwrap()
-        .push(("init".into(), "error".into(), value));
-    StatusCode::ACCEPTED
-}
-
-struct Running {
-    harness: Arc<Harness>,
-    wake: mpsc::Sender<()>,
-    child: Child,
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-    }
-}
-
-impl Running {
-    async fn start() -> Running {
-        Self::start_with(&[(
-            "LITEHOUSE_MODELS",
-            root().join("models/catalog").display().to_string(),
-        )])
-        .await
-    }
-
-    async fn start_with(env: &[(&str, String)]) -> Running {
-        let harness = Arc::new(Harness::default());
-        let (tx, rx) = mpsc::channel(64);
-        let app = Router::new()
-            .route("/2018-06-01/runtime/invocation/next", get(next))
-            .route("/2018-06-01/runtime/invocation/{id}/{kind}", post(respond))
-            .route("/2018-06-01/runtime/init/error", post(init_error))
-            .with_state((harness.clone(), Arc::new(AsyncMutex::new(rx))));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move { axum::serve(listener, app).await });
-        let child = Command::new(env!("CARGO_BIN_EXE_predict"))
-            .env("AWS_LAMBDA_RUNTIME_API", addr.to_string())
-            .env("AWS_LAMBDA_FUNCTION_NAME", "predict")
-            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "512")
-            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        Running {
-            harness,
-            wake: tx,
-            child,
-        }
-    }
-
-    /// Queues an event and waits for the function's answer.
-    async fn invoke(&self, id: &str, event: Json) -> (String, Json) {
-        self.harness
-            .events
-            .lock()
-            .unwrap()
-            .push_back((id.to_string(), event));
-        let _ = self.wake.send(()).await;
-        for _ in 0..600 {
-            if let Some(r) = self
-                .harness
-                .results
-                .lock()
-                .unwrap()
-                .iter()
-                .find(|r| r.0 == id || r.0 == "init")
-            {
-                return (r.1.clone(), r.2.clone());
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("no answer to invocation {id} within 30 s");
-    }
 }
 
 fn fixture(name: &str) -> Json {
@@ -172,7 +36,12 @@ fn body_of(response: &Json) -> Json {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_predict_binary_answers_function_url_and_api_gateway_events() {
-    let lambda = Running::start().await;
+    let models = root().join("models/catalog").display().to_string();
+    let lambda = Running::start(
+        env!("CARGO_BIN_EXE_predict"),
+        &[("LITEHOUSE_MODELS", models)],
+    )
+    .await;
 
     let (kind, res) = lambda
         .invoke("req-1", fixture("function-url-predict-linnerud.json"))
@@ -254,10 +123,13 @@ async fn store_suite(store: litehouse_store::Store) {
         };
         reg.deploy("lin", &req, None).await.unwrap();
     }
-    let lambda = Running::start_with(&[
-        ("LITEHOUSE_STORE", reg.store().uri().to_string()),
-        ("LITEHOUSE_REFRESH_SECS", "0".to_string()),
-    ])
+    let lambda = Running::start(
+        env!("CARGO_BIN_EXE_predict"),
+        &[
+            ("LITEHOUSE_STORE", reg.store().uri().to_string()),
+            ("LITEHOUSE_REFRESH_SECS", "0".to_string()),
+        ],
+    )
     .await;
     let mut event = fixture("function-url-predict-linnerud.json");
     event["rawPath"] = json!("/v1/endpoints/lin:predict");

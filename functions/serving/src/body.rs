@@ -3,8 +3,7 @@
 use std::io::Read;
 
 use axum::body::{Body, Bytes};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
-use axum::response::Response;
+use axum::http::{header, HeaderMap};
 use serde_json::Value as Json;
 
 use crate::error::ServeError;
@@ -115,21 +114,4 @@ fn futures_once(
     body: Bytes,
 ) -> impl futures_util::Stream<Item = Result<Bytes, std::convert::Infallible>> {
     futures_util::stream::once(async move { Ok(body) })
-}
-
-/// A JSON response with the given status.
-pub fn json_response(status: StatusCode, value: &Json) -> Response {
-    let bytes = serde_json::to_vec(value).unwrap_or_else(|_| b"{}".to_vec());
-    let mut response = Response::new(Body::from(bytes));
-    *response.status_mut() = status;
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    response
-}
-
-/// 200 with a JSON body.
-pub fn ok_json(value: &Json) -> Response {
-    json_response(StatusCode::OK, value)
 }

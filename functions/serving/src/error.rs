@@ -1,62 +1,21 @@
-//! Serving errors: one canonical code per failure, rendered in each protocol's wire format.
+//! Serving errors: a predictor [`Code`] (or an HTTP-only status such as 413), rendered in each
+//! protocol's wire format.
 
 use axum::http::StatusCode;
-use litehouse_models::ModelError;
+pub use litehouse_predictor::Code;
+use litehouse_predictor::PredictError;
 
-/// google.rpc canonical codes litehouse answers with (names and HTTP mapping as Vertex AI uses).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Code {
-    /// Bad request content (shape, dtype, JSON, image).
-    InvalidArgument,
-    /// The request is well formed but the server state forbids it (model not ready).
-    FailedPrecondition,
-    /// No such endpoint, model, version or route.
-    NotFound,
-    /// Lost a compare-and-swap race.
-    Aborted,
-    /// Creating something that exists.
-    AlreadyExists,
-    /// Stored data is corrupt (an artifact failing its sha256 check).
-    DataLoss,
-    /// Queue full or body too large.
-    ResourceExhausted,
-    /// Nothing else fits; a bug or an engine failure.
-    Internal,
-    /// The method is not implemented on this route.
-    Unimplemented,
-    /// The server is not ready (models still loading, shutting down).
-    Unavailable,
-}
-
-impl Code {
-    /// HTTP status Vertex AI uses for the code.
-    pub fn http(self) -> StatusCode {
-        match self {
-            Code::InvalidArgument | Code::FailedPrecondition => StatusCode::BAD_REQUEST,
-            Code::NotFound => StatusCode::NOT_FOUND,
-            Code::Aborted | Code::AlreadyExists => StatusCode::CONFLICT,
-            Code::DataLoss => StatusCode::INTERNAL_SERVER_ERROR,
-            Code::ResourceExhausted => StatusCode::TOO_MANY_REQUESTS,
-            Code::Internal => StatusCode::INTERNAL_SERVER_ERROR,
-            Code::Unimplemented => StatusCode::NOT_IMPLEMENTED,
-            Code::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
-        }
-    }
-
-    /// The canonical name (`INVALID_ARGUMENT`, ...).
-    pub fn name(self) -> &'static str {
-        match self {
-            Code::InvalidArgument => "INVALID_ARGUMENT",
-            Code::FailedPrecondition => "FAILED_PRECONDITION",
-            Code::NotFound => "NOT_FOUND",
-            Code::Aborted => "ABORTED",
-            Code::AlreadyExists => "ALREADY_EXISTS",
-            Code::DataLoss => "DATA_LOSS",
-            Code::ResourceExhausted => "RESOURCE_EXHAUSTED",
-            Code::Internal => "INTERNAL",
-            Code::Unimplemented => "UNIMPLEMENTED",
-            Code::Unavailable => "UNAVAILABLE",
-        }
+/// The HTTP status Vertex AI answers a canonical code with; every code has one.
+pub fn http_status(code: Code) -> StatusCode {
+    match code {
+        Code::InvalidArgument | Code::FailedPrecondition => StatusCode::BAD_REQUEST,
+        Code::NotFound => StatusCode::NOT_FOUND,
+        Code::Aborted | Code::AlreadyExists => StatusCode::CONFLICT,
+        Code::DataLoss => StatusCode::INTERNAL_SERVER_ERROR,
+        Code::ResourceExhausted => StatusCode::TOO_MANY_REQUESTS,
+        Code::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        Code::Unimplemented => StatusCode::NOT_IMPLEMENTED,
+        Code::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
     }
 }
 
@@ -106,7 +65,7 @@ impl ServeError {
 
     /// The HTTP status to answer with.
     pub fn http(&self) -> StatusCode {
-        self.status.unwrap_or_else(|| self.code.http())
+        self.status.unwrap_or_else(|| http_status(self.code))
     }
 
     /// Adds context in front of the message.
@@ -116,22 +75,15 @@ impl ServeError {
     }
 }
 
-impl From<ModelError> for ServeError {
-    fn from(e: ModelError) -> Self {
-        let code = match &e {
-            ModelError::InvalidInput(_) => Code::InvalidArgument,
-            // A model that cannot run is the server's problem, not the caller's.
-            ModelError::InvalidModel(_)
-            | ModelError::UnsupportedOp { .. }
-            | ModelError::UnsupportedFeature(_)
-            | ModelError::InvalidOp { .. }
-            | ModelError::Engine(_) => Code::Internal,
-        };
-        let message = match e {
-            ModelError::InvalidInput(m) => m,
-            other => other.to_string(),
-        };
-        ServeError::new(code, message)
+impl From<PredictError> for ServeError {
+    fn from(e: PredictError) -> Self {
+        ServeError::new(e.code, e.message)
+    }
+}
+
+impl From<litehouse_models::ModelError> for ServeError {
+    fn from(e: litehouse_models::ModelError) -> Self {
+        PredictError::from(e).into()
     }
 }
 
@@ -165,22 +117,12 @@ impl ServeError {
         } else {
             tracing::debug!(code = self.code.name(), message = %self.message, "request refused");
         }
-        crate::body::json_response(self.http(), &body)
+        crate::response::json_response(self.http(), &body)
     }
 }
 
 impl From<litehouse_registry::RegistryError> for ServeError {
     fn from(e: litehouse_registry::RegistryError) -> Self {
-        use litehouse_registry::RegistryError as R;
-        let code = match &e {
-            R::NotFound(_) => Code::NotFound,
-            R::AlreadyExists(_) => Code::AlreadyExists,
-            R::InvalidArgument(_) | R::Model(_) => Code::InvalidArgument,
-            R::FailedPrecondition(_) => Code::FailedPrecondition,
-            R::Aborted(_) => Code::Aborted,
-            R::Integrity { .. } | R::Corrupt { .. } => Code::DataLoss,
-            R::Store(_) => Code::Unavailable,
-        };
-        ServeError::new(code, e.to_string())
+        PredictError::from(e).into()
     }
 }

@@ -10,13 +10,12 @@ use litehouse_models::instances::{flatten_numbers, InputValues};
 use litehouse_models::{ElementType, TensorSpec};
 use serde_json::{json, Map, Value as Json};
 
-use crate::body;
-use crate::catalog::ServedModel;
 use crate::error::{ServeError, Wire};
 use crate::kserve_binary;
-use crate::predict::PredictOptions;
 use crate::state::AppState;
 use crate::vertex::kind;
+use crate::{body, response};
+use litehouse_predictor::{PredictOptions, ServedModel};
 
 /// V2 datatype names.
 pub fn v2_dtype(t: ElementType) -> &'static str {
@@ -40,7 +39,7 @@ const NUMERIC: &[&str] = &[
 
 /// `GET /v2`: server metadata.
 pub async fn server_metadata() -> Response {
-    body::ok_json(&json!({
+    response::ok_json(&json!({
         "name": "litehouse",
         "version": env!("CARGO_PKG_VERSION"),
         "extensions": ["binary_tensor_data"],
@@ -49,7 +48,7 @@ pub async fn server_metadata() -> Response {
 
 /// `GET /v2/health/live`.
 pub async fn live() -> Response {
-    body::ok_json(&json!({"live": true}))
+    response::ok_json(&json!({"live": true}))
 }
 
 /// `GET /v2/health/ready`.
@@ -60,7 +59,7 @@ pub async fn ready(State(state): State<Arc<AppState>>) -> Response {
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    body::json_response(status, &json!({ "ready": ready }))
+    response::json_response(status, &json!({ "ready": ready }))
 }
 
 /// The V2 datatype a tensor is served as: quantized tensors travel as real values (FP32), as
@@ -87,7 +86,7 @@ fn metadata(state: &AppState, name: &str, version: Option<&str>) -> Response {
                 .get(name)
                 .map(|v| v.keys().map(u64::to_string).collect())
                 .unwrap_or_default();
-            body::ok_json(&json!({
+            response::ok_json(&json!({
                 "name": served.name,
                 "versions": versions,
                 "platform": "tflite",
@@ -95,7 +94,7 @@ fn metadata(state: &AppState, name: &str, version: Option<&str>) -> Response {
                 "outputs": sig.outputs.iter().map(spec_json).collect::<Vec<_>>(),
             }))
         }
-        Err(e) => e.into_response_as(Wire::Plain),
+        Err(e) => ServeError::from(e).into_response_as(Wire::Plain),
     }
 }
 
@@ -117,8 +116,8 @@ pub async fn version_metadata(
 
 fn model_ready(state: &AppState, name: &str, version: Option<&str>) -> Response {
     match state.catalog().resolve(name, version, None) {
-        Ok(_) => body::ok_json(&json!({"name": name, "ready": true})),
-        Err(e) => e.into_response_as(Wire::Plain),
+        Ok(_) => response::ok_json(&json!({"name": name, "ready": true})),
+        Err(e) => ServeError::from(e).into_response_as(Wire::Plain),
     }
 }
 
@@ -181,6 +180,7 @@ async fn infer(
     let options = PredictOptions {
         values: Some(values),
         postprocess: false,
+        ..PredictOptions::default()
     };
     let predictions = state
         .run_instances_with(served.clone(), instances, options)
@@ -224,7 +224,7 @@ async fn infer(
     }
     answer.insert("outputs".into(), Json::Array(outputs));
     if tail.is_empty() {
-        return Ok(body::ok_json(&Json::Object(answer)));
+        return Ok(response::ok_json(&Json::Object(answer)));
     }
     let mut bytes = serde_json::to_vec(&Json::Object(answer)).unwrap_or_default();
     let header_length = bytes.len();

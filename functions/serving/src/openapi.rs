@@ -8,7 +8,7 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use utoipa::OpenApi;
 
-use crate::body;
+use crate::response;
 use crate::wire::*;
 
 #[utoipa::path(post, path = "/v1/projects/{project}/locations/{location}/endpoints/{endpoint}:predict",
@@ -155,7 +155,7 @@ pub async fn document() -> Response {
     let mut doc = ApiDoc::openapi();
     doc.info.version = env!("CARGO_PKG_VERSION").to_string();
     match serde_json::to_value(&doc) {
-        Ok(v) => body::ok_json(&v),
+        Ok(v) => response::ok_json(&v),
         Err(e) => crate::error::ServeError::new(crate::error::Code::Internal, e.to_string())
             .into_response_as(crate::error::Wire::Plain),
     }

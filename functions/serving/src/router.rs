@@ -11,7 +11,7 @@ use serde_json::json;
 
 use crate::error::{ServeError, Wire};
 use crate::state::AppState;
-use crate::{body, kserve, tfserving, vertex};
+use crate::{kserve, response, tfserving, vertex};
 
 /// Builds the Router over shared state.
 pub fn router(state: Arc<AppState>) -> Router {
@@ -88,15 +88,15 @@ pub fn router(state: Arc<AppState>) -> Router {
 }
 
 async fn healthz() -> Response {
-    body::ok_json(&json!({"status": "ok"}))
+    response::ok_json(&json!({"status": "ok"}))
 }
 
 async fn readyz(State(state): State<Arc<AppState>>) -> Response {
     if state.is_ready() {
         let catalog = state.catalog();
-        body::ok_json(&json!({"status": "ready", "models": catalog.models.len()}))
+        response::ok_json(&json!({"status": "ready", "models": catalog.models.len()}))
     } else {
-        body::json_response(
+        response::json_response(
             StatusCode::SERVICE_UNAVAILABLE,
             &json!({"status": "not ready"}),
         )

@@ -3,13 +3,35 @@
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
-use arc_swap::ArcSwap;
 use axum::body::Bytes;
+use litehouse_predictor::executor::{cost_of_images, cost_of_instances};
+use litehouse_predictor::image_input::ImageLimits;
+use litehouse_predictor::predict::{predict_images, predict_with, PredictOptions};
+use litehouse_predictor::{
+    Catalog, Executor, LiveCatalog, ServedDeployment, ServedEndpoint, ServedModel, SharedCatalog,
+};
 use serde_json::Value as Json;
 
-use crate::catalog::{Catalog, DeployedModel, Endpoint, ServedModel};
 use crate::error::ServeError;
-use crate::predict::{Executor, Limits};
+
+/// Limits applied to every request's content.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Largest accepted request body in bytes.
+    pub max_body_bytes: usize,
+    /// What an image may declare.
+    pub image: ImageLimits,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            // Vertex AI's public online-prediction limit.
+            max_body_bytes: 1_572_864,
+            image: ImageLimits::default(),
+        }
+    }
+}
 
 /// What a request asks a model to run.
 #[derive(Debug, Clone)]
@@ -36,44 +58,64 @@ pub struct ShadowStats {
 /// Everything a handler needs. Built once in `main`, shared as `Arc<AppState>`.
 #[derive(Debug)]
 pub struct AppState {
-    catalog: ArcSwap<Catalog>,
+    catalog: SharedCatalog,
     /// Inference admission and worker limits.
     pub executor: Executor,
     /// Body and image limits.
     pub limits: Limits,
-    ready: AtomicBool,
     draining: AtomicBool,
     /// Shadow traffic counters.
     pub shadow: ShadowStats,
-    live: std::sync::OnceLock<Arc<crate::live::LiveCatalog>>,
+    /// The registry source that requests refresh when a check is due (the Lambda, which has
+    /// no background time); a polled source is not attached.
+    lazy: Option<Arc<LiveCatalog>>,
 }
 
 impl AppState {
-    /// State over a catalog; ready when the catalog holds at least one model.
-    pub fn new(catalog: Catalog, executor: Executor, limits: Limits) -> Arc<Self> {
-        let ready = !catalog.models.is_empty();
-        Arc::new(AppState {
-            catalog: ArcSwap::from_pointee(catalog),
+    /// State over a shared catalog (which a [`LiveCatalog`] may replace at any time).
+    pub fn new(catalog: SharedCatalog, executor: Executor, limits: Limits) -> Arc<Self> {
+        Self::build(catalog, executor, limits, None)
+    }
+
+    /// State whose requests refresh `live` when a check is due.
+    pub fn with_lazy_refresh(
+        live: Arc<LiveCatalog>,
+        executor: Executor,
+        limits: Limits,
+    ) -> Arc<Self> {
+        Self::build(live.catalog().clone(), executor, limits, Some(live))
+    }
+
+    /// State over a fixed catalog.
+    pub fn fixed(catalog: Catalog, executor: Executor, limits: Limits) -> Arc<Self> {
+        Self::new(
+            litehouse_predictor::catalog::shared(catalog),
             executor,
             limits,
-            ready: AtomicBool::new(ready),
+        )
+    }
+
+    fn build(
+        catalog: SharedCatalog,
+        executor: Executor,
+        limits: Limits,
+        lazy: Option<Arc<LiveCatalog>>,
+    ) -> Arc<Self> {
+        Arc::new(AppState {
+            catalog,
+            executor,
+            limits,
             draining: AtomicBool::new(false),
             shadow: ShadowStats::default(),
-            live: std::sync::OnceLock::new(),
+            lazy,
         })
     }
 
-    /// Attaches the registry-backed catalog so that requests can trigger a due refresh (the
-    /// Lambda, which has no background tasks between invocations).
-    pub fn attach_live(&self, live: Arc<crate::live::LiveCatalog>) {
-        let _ = self.live.set(live);
-    }
-
-    /// Refreshes the catalog from the registry when the attached [`crate::live::LiveCatalog`]
-    /// says a check is due; a no-op otherwise.
-    pub async fn refresh_if_due(self: &Arc<Self>) {
-        if let Some(live) = self.live.get() {
-            live.refresh_if_due(self).await;
+    /// Refreshes the catalog from the registry when the attached lazy source says a check is
+    /// due; a no-op otherwise.
+    pub async fn refresh_if_due(&self) {
+        if let Some(live) = &self.lazy {
+            live.refresh_if_due().await;
         }
     }
 
@@ -84,22 +126,17 @@ impl AppState {
 
     /// Replaces the catalog atomically; in-flight requests keep the snapshot they took.
     pub fn replace_catalog(&self, catalog: Catalog) {
-        if !self.draining.load(Ordering::Acquire) {
-            self.ready
-                .store(!catalog.models.is_empty(), Ordering::Release);
-        }
         self.catalog.store(Arc::new(catalog));
     }
 
-    /// True once models are loaded (and until shutdown begins).
+    /// True while models are loaded and shutdown has not begun.
     pub fn is_ready(&self) -> bool {
-        self.ready.load(Ordering::Acquire)
+        !self.draining.load(Ordering::Acquire) && !self.catalog.load().models.is_empty()
     }
 
     /// Marks the server as draining: readiness fails so load balancers stop sending.
     pub fn set_draining(&self) {
         self.draining.store(true, Ordering::Release);
-        self.ready.store(false, Ordering::Release);
     }
 
     /// Runs JSON instances on a model version under the executor's limits.
@@ -117,15 +154,16 @@ impl AppState {
         &self,
         model: Arc<ServedModel>,
         instances: Vec<serde_json::Value>,
-        options: crate::predict::PredictOptions,
+        options: PredictOptions,
     ) -> Result<Vec<serde_json::Value>, ServeError> {
-        let limits = self.limits;
-        let cost = crate::cost::instances(&model, &instances);
-        self.executor
+        let limits = self.limits.image;
+        let cost = cost_of_instances(&model, &instances);
+        Ok(self
+            .executor
             .run_costed(cost, move || {
-                crate::predict::predict_with(&model, instances, &limits, options)
+                predict_with(&model, instances, &limits, options)
             })
-            .await
+            .await?)
     }
 
     /// Runs a payload on a model version.
@@ -144,8 +182,8 @@ impl AppState {
     /// the endpoint gets a copy afterwards, off the request path, when a worker is free.
     pub async fn run_on_endpoint(
         self: &Arc<Self>,
-        endpoint: &Endpoint,
-        deployed: &DeployedModel,
+        endpoint: &ServedEndpoint,
+        deployed: &ServedDeployment,
         payload: Payload,
     ) -> Result<Vec<Json>, ServeError> {
         let copy = (!endpoint.shadows.is_empty()).then(|| payload.clone());
@@ -161,7 +199,7 @@ impl AppState {
     fn spawn_shadow(
         self: &Arc<Self>,
         endpoint: &str,
-        shadow: &DeployedModel,
+        shadow: &ServedDeployment,
         payload: Payload,
         answered: Vec<Json>,
     ) {
@@ -201,12 +239,11 @@ impl AppState {
         model: Arc<ServedModel>,
         images: Vec<axum::body::Bytes>,
     ) -> Result<Vec<serde_json::Value>, ServeError> {
-        let limits = self.limits;
-        let cost = crate::cost::images(&model, &images);
-        self.executor
-            .run_costed(cost, move || {
-                crate::predict::predict_images(&model, &images, &limits)
-            })
-            .await
+        let limits = self.limits.image;
+        let cost = cost_of_images(&model, &images);
+        Ok(self
+            .executor
+            .run_costed(cost, move || predict_images(&model, &images, &limits))
+            .await?)
     }
 }

@@ -9,11 +9,11 @@ use axum::response::Response;
 use litehouse_models::{ElementType, TensorSpec};
 use serde_json::{json, Map, Value as Json};
 
-use crate::body;
-use crate::catalog::{Catalog, ServedModel};
 use crate::error::{Code, ServeError, Wire};
 use crate::state::AppState;
 use crate::vertex::kind;
+use crate::{body, response};
+use litehouse_predictor::{Catalog, ServedModel};
 
 /// Which version a route addresses.
 #[derive(Debug, Clone, Copy)]
@@ -103,7 +103,7 @@ pub async fn list(State(state): State<Arc<AppState>>) -> Response {
         .iter()
         .map(|f| json!({"name": f.name, "version": f.version.to_string(), "error": f.error}))
         .collect();
-    body::ok_json(&json!({"models": models, "failed": failures}))
+    response::ok_json(&json!({"models": models, "failed": failures}))
 }
 
 fn split(target: &str) -> (&str, Option<&str>) {
@@ -118,11 +118,11 @@ fn resolve<'c>(
     name: &str,
     sel: Selector<'_>,
 ) -> Result<&'c Arc<ServedModel>, ServeError> {
-    match sel {
+    Ok(match sel {
         Selector::Latest => catalog.resolve(name, None, None),
         Selector::Version(v) => catalog.resolve(name, Some(v), None),
         Selector::Label(l) => catalog.resolve(name, None, Some(l)),
-    }
+    }?)
 }
 
 async fn route(
@@ -162,7 +162,7 @@ fn status(catalog: &Catalog, name: &str, sel: Selector<'_>) -> Result<Response, 
         (_, _) if !failed.is_empty() && !catalog.models.contains_key(name) => vec![],
         _ => vec![available(resolve(catalog, name, sel)?.version)],
     };
-    Ok(body::ok_json(
+    Ok(response::ok_json(
         &json!({"model_version_status": versions.into_iter().chain(failed).collect::<Vec<_>>()}),
     ))
 }
@@ -211,7 +211,7 @@ fn metadata_of(catalog: &Catalog, name: &str, sel: Selector<'_>) -> Response {
             .map(|s| (s.name.clone(), tensor_info(s)))
             .collect()
     };
-    body::ok_json(&json!({
+    response::ok_json(&json!({
         "model_spec": {"name": served.name, "signature_name": "", "version": served.version.to_string()},
         "metadata": {"signature_def": {"signature_def": {
             key: {
@@ -235,7 +235,7 @@ async fn predict(
     if body::is_multipart(headers) {
         let files = body::multipart_files(headers, bytes).await?;
         let predictions = state.run_images(served, files).await?;
-        return Ok(body::ok_json(&json!({ "predictions": predictions })));
+        return Ok(response::ok_json(&json!({ "predictions": predictions })));
     }
     let doc = body::parse_json(&bytes)?;
     let Json::Object(mut map) = doc else {
@@ -263,7 +263,7 @@ async fn predict(
         )),
         (Some(Json::Array(instances)), None) => {
             let predictions = state.run_instances(served, instances).await?;
-            Ok(body::ok_json(&json!({ "predictions": predictions })))
+            Ok(response::ok_json(&json!({ "predictions": predictions })))
         }
         (Some(other), None) => Err(ServeError::invalid(format!(
             "\"instances\" must be a JSON array, got {}",
@@ -279,7 +279,7 @@ async fn predict(
                 .collect();
             let instances = columnar_to_rows(inputs)?;
             let predictions = state.run_instances(served, instances).await?;
-            Ok(body::ok_json(
+            Ok(response::ok_json(
                 &json!({ "outputs": rows_to_columnar(predictions, &outputs) }),
             ))
         }

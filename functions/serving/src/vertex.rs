@@ -9,8 +9,9 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use serde_json::{json, Value as Json};
 
-use crate::body;
-use crate::catalog::{DeployedModel, Endpoint};
+use crate::{body, response};
+use litehouse_predictor::{ServedDeployment, ServedEndpoint};
+
 use crate::error::{Code, ServeError, Wire};
 use crate::state::{AppState, Payload};
 use crate::wire::{DeployedModelResource, EndpointResource, PredictResponse};
@@ -67,7 +68,7 @@ pub async fn list(State(state): State<Arc<AppState>>) -> Response {
         .values()
         .map(|e| endpoint_json(e, "local", "local"))
         .collect();
-    body::ok_json(&json!({ "endpoints": endpoints }))
+    response::ok_json(&json!({ "endpoints": endpoints }))
 }
 
 fn describe(state: &AppState, project: &str, location: &str, endpoint: &str) -> Response {
@@ -80,12 +81,12 @@ fn describe(state: &AppState, project: &str, location: &str, endpoint: &str) -> 
     }
     let catalog = state.catalog();
     match catalog.endpoint(endpoint) {
-        Ok(e) => body::ok_json(&endpoint_json(e, project, location)),
-        Err(e) => e.into_response_as(Wire::Rpc),
+        Ok(e) => response::ok_json(&endpoint_json(e, project, location)),
+        Err(e) => ServeError::from(e).into_response_as(Wire::Rpc),
     }
 }
 
-fn model_resource(project: &str, location: &str, d: &DeployedModel) -> String {
+fn model_resource(project: &str, location: &str, d: &ServedDeployment) -> String {
     format!(
         "projects/{project}/locations/{location}/models/{}",
         d.model.name
@@ -93,7 +94,7 @@ fn model_resource(project: &str, location: &str, d: &DeployedModel) -> String {
 }
 
 /// An endpoint as Vertex's `Endpoint` resource.
-pub fn endpoint_json(e: &Endpoint, project: &str, location: &str) -> Json {
+pub fn endpoint_json(e: &ServedEndpoint, project: &str, location: &str) -> Json {
     let deployed = e
         .deployed
         .iter()
@@ -162,8 +163,8 @@ async fn dispatch(
 struct Call<'a> {
     project: &'a str,
     location: &'a str,
-    endpoint: Arc<Endpoint>,
-    deployed: DeployedModel,
+    endpoint: Arc<ServedEndpoint>,
+    deployed: ServedDeployment,
     bytes: axum::body::Bytes,
 }
 
@@ -190,7 +191,7 @@ impl<'a> Call<'a> {
 }
 
 /// Chooses the deployed model: the override header, else the traffic split.
-fn choose(endpoint: &Endpoint, headers: &HeaderMap) -> Result<DeployedModel, ServeError> {
+fn choose(endpoint: &ServedEndpoint, headers: &HeaderMap) -> Result<ServedDeployment, ServeError> {
     if let Some(id) = headers
         .get(DEPLOYED_MODEL_HEADER)
         .and_then(|v| v.to_str().ok())
@@ -246,7 +247,7 @@ async fn predict(
         Payload::Instances(instances_of(body::parse_json(&bytes)?)?)
     };
     let predictions = state.run_on_endpoint(&endpoint, &deployed, payload).await?;
-    Ok(body::ok_json(&response_json(
+    Ok(response::ok_json(&response_json(
         project,
         location,
         &deployed,
@@ -254,7 +255,12 @@ async fn predict(
     )))
 }
 
-fn response_json(project: &str, location: &str, d: &DeployedModel, predictions: Vec<Json>) -> Json {
+fn response_json(
+    project: &str,
+    location: &str,
+    d: &ServedDeployment,
+    predictions: Vec<Json>,
+) -> Json {
     serde_json::to_value(PredictResponse {
         predictions,
         deployed_model_id: d.id.clone(),
@@ -348,12 +354,12 @@ async fn raw_predict(
     let answer = response_json(project, location, &deployed, predictions);
     let mut response = if wrapped {
         let data = serde_json::to_vec(&answer).unwrap_or_default();
-        body::ok_json(&json!({
+        response::ok_json(&json!({
             "contentType": "application/json",
             "data": base64::engine::general_purpose::STANDARD.encode(data),
         }))
     } else {
-        body::ok_json(&answer)
+        response::ok_json(&answer)
     };
     let h = response.headers_mut();
     if let Ok(v) = HeaderValue::from_str(&endpoint.id) {

@@ -9,8 +9,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
+use litehouse_predictor::{catalog::shared, Catalog, Executor, LiveCatalog};
 use litehouse_registry::{DeployRequest, Registry, TrafficSplit, UploadRequest};
-use litehouse_serving::{AppState, Executor, Limits, LiveCatalog};
+use litehouse_serving::{AppState, Limits};
 use litehouse_store::{testing, Condition, Store};
 use serde_json::{json, Value};
 
@@ -62,26 +63,30 @@ async fn champion_challenger(reg: &Registry) {
 struct Server {
     url: String,
     state: Arc<AppState>,
+    /// Keeps the poller running for as long as the test holds the server.
+    _live: Arc<LiveCatalog>,
     client: reqwest::Client,
 }
 
 /// A real server over the registry; `poll` starts the background checker (the local server),
 /// otherwise requests refresh lazily at most every `every` (the Lambda).
 async fn serve(reg: &Registry, every: Duration, poll: bool) -> Server {
-    let live = LiveCatalog::new(reg.clone(), every);
-    let catalog = live.initial().await.unwrap();
-    let state = AppState::new(catalog, Executor::new(2, 256), Limits::default());
-    if poll {
-        live.spawn_poller(Arc::downgrade(&state), every);
+    let live = LiveCatalog::new(reg.clone(), every, shared(Catalog::default()));
+    live.load().await.unwrap();
+    let executor = Executor::new(2, 256);
+    let state = if poll {
+        live.spawn_poller();
+        AppState::new(live.catalog().clone(), executor, Limits::default())
     } else {
-        state.attach_live(live);
-    }
+        AppState::with_lazy_refresh(live.clone(), executor, Limits::default())
+    };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(litehouse_serving::server::serve(listener, state.clone()));
     Server {
         url,
         state,
+        _live: live,
         client: reqwest::Client::new(),
     }
 }

@@ -5,7 +5,8 @@
 use std::io::Cursor;
 use std::path::{Path, PathBuf};
 
-use litehouse_serving::{load_dir, AppState, Executor, Limits};
+use litehouse_predictor::{load_dir, Executor};
+use litehouse_serving::{AppState, Limits};
 
 /// Repository root.
 pub fn root() -> PathBuf {
@@ -21,7 +22,7 @@ pub async fn start() -> String {
 pub async fn start_with(limits: Limits) -> String {
     let catalog = load_dir(&root().join("models/catalog")).unwrap();
     assert!(catalog.failures.is_empty(), "{:?}", catalog.failures);
-    let state = AppState::new(catalog, Executor::new(2, 64), limits);
+    let state = AppState::fixed(catalog, Executor::new(2, 64), limits);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(litehouse_serving::server::serve(listener, state));

@@ -6,9 +6,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use arc_swap::ArcSwap;
 use litehouse_models::LoadedModel;
 
-use crate::config::ModelConfig;
+use crate::model_config::ModelConfig;
 
 /// One loaded model version with its serving config.
 #[derive(Debug)]
@@ -54,7 +55,7 @@ impl ServedModel {
 
 /// A model version deployed on an endpoint.
 #[derive(Debug, Clone)]
-pub struct DeployedModel {
+pub struct ServedDeployment {
     /// Short digit string, unique within the endpoint.
     pub id: String,
     /// `modelDisplayName` in answers.
@@ -65,37 +66,37 @@ pub struct DeployedModel {
 
 /// An endpoint: deployed models and how traffic is split between them.
 #[derive(Debug, Clone)]
-pub struct Endpoint {
+pub struct ServedEndpoint {
     /// Endpoint id as it appears in routes.
     pub id: String,
     /// Human name.
     pub display_name: String,
     /// Deployed models that may take traffic.
-    pub deployed: Vec<DeployedModel>,
+    pub deployed: Vec<ServedDeployment>,
     /// Shadow deployments: each gets a copy of the traffic; answers are logged, never returned.
-    pub shadows: Vec<DeployedModel>,
+    pub shadows: Vec<ServedDeployment>,
     /// deployedModelId -> percent; sums to 100 or is empty (no traffic).
     pub traffic_split: BTreeMap<String, u32>,
     /// Opaque version of this endpoint's state.
     pub etag: String,
 }
 
-impl Endpoint {
+impl ServedEndpoint {
     /// Picks the deployed model for a request given a uniform draw in `0..100`.
-    pub fn pick(&self, draw: u32) -> Option<&DeployedModel> {
+    pub fn pick(&self, draw: u32) -> Option<&ServedDeployment> {
         litehouse_registry::routing::pick_weighted(&self.traffic_split, draw)
             .and_then(|id| self.deployed_model(id))
     }
 
     /// Picks the deployed model for a routing key: the same key gets the same model while the
     /// split is unchanged (see [`litehouse_registry::routing::pick_sticky`]).
-    pub fn pick_sticky(&self, key: &str) -> Option<&DeployedModel> {
+    pub fn pick_sticky(&self, key: &str) -> Option<&ServedDeployment> {
         litehouse_registry::routing::pick_sticky(&self.traffic_split, key)
             .and_then(|id| self.deployed_model(id))
     }
 
     /// A deployed model (serving or shadow) by id.
-    pub fn deployed_model(&self, id: &str) -> Option<&DeployedModel> {
+    pub fn deployed_model(&self, id: &str) -> Option<&ServedDeployment> {
         self.deployed
             .iter()
             .chain(&self.shadows)
@@ -122,7 +123,7 @@ pub struct Catalog {
     /// name -> label -> version (TF Serving `/labels/{label}`).
     pub labels: BTreeMap<String, BTreeMap<String, u64>>,
     /// Endpoints by id.
-    pub endpoints: BTreeMap<String, Arc<Endpoint>>,
+    pub endpoints: BTreeMap<String, Arc<ServedEndpoint>>,
     /// Models that could not be loaded.
     pub failures: Vec<LoadFailure>,
 }
@@ -139,26 +140,26 @@ impl Catalog {
         name: &str,
         version: Option<&str>,
         label: Option<&str>,
-    ) -> Result<&Arc<ServedModel>, crate::error::ServeError> {
-        use crate::error::ServeError;
+    ) -> Result<&Arc<ServedModel>, crate::error::PredictError> {
+        use crate::error::PredictError;
         let versions = self.models.get(name).ok_or_else(|| {
-            ServeError::not_found(format!(
+            PredictError::not_found(format!(
                 "model '{name}' not found (served models: {})",
                 self.model_names()
             ))
         })?;
         let number = match (version, label) {
             (Some(v), _) => Some(v.parse::<u64>().map_err(|_| {
-                ServeError::invalid(format!("version must be a number, got '{v}'"))
+                PredictError::invalid(format!("version must be a number, got '{v}'"))
             })?),
             (None, Some(l)) => Some(*self.labels.get(name).and_then(|m| m.get(l)).ok_or_else(
-                || ServeError::not_found(format!("model '{name}' has no label '{l}'")),
+                || PredictError::not_found(format!("model '{name}' has no label '{l}'")),
             )?),
             (None, None) => None,
         };
         match number {
             Some(n) => versions.get(&n).ok_or_else(|| {
-                ServeError::not_found(format!(
+                PredictError::not_found(format!(
                     "model '{name}' has no version {n} (versions: {})",
                     versions
                         .keys()
@@ -170,14 +171,14 @@ impl Catalog {
             None => versions
                 .values()
                 .next_back()
-                .ok_or_else(|| ServeError::not_found(format!("model '{name}' has no versions"))),
+                .ok_or_else(|| PredictError::not_found(format!("model '{name}' has no versions"))),
         }
     }
 
     /// An endpoint by id.
-    pub fn endpoint(&self, id: &str) -> Result<&Arc<Endpoint>, crate::error::ServeError> {
+    pub fn endpoint(&self, id: &str) -> Result<&Arc<ServedEndpoint>, crate::error::PredictError> {
         self.endpoints.get(id).ok_or_else(|| {
-            crate::error::ServeError::not_found(format!(
+            crate::error::PredictError::not_found(format!(
                 "endpoint '{id}' not found (endpoints: {})",
                 self.endpoints
                     .keys()
@@ -214,10 +215,10 @@ impl Catalog {
             let Some(latest) = versions.values().next_back() else {
                 continue;
             };
-            let endpoint = Endpoint {
+            let endpoint = ServedEndpoint {
                 id: name.clone(),
                 display_name: latest.display_name.clone(),
-                deployed: vec![DeployedModel {
+                deployed: vec![ServedDeployment {
                     id: "1".into(),
                     display_name: latest.display_name.clone(),
                     model: latest.clone(),
@@ -229,6 +230,15 @@ impl Catalog {
             self.endpoints.insert(name.clone(), Arc::new(endpoint));
         }
     }
+}
+
+/// A catalog shared between its readers (requests, batch workers) and whoever replaces it
+/// (a [`crate::LiveCatalog`]): readers take a snapshot without locking.
+pub type SharedCatalog = Arc<ArcSwap<Catalog>>;
+
+/// Wraps a catalog for sharing.
+pub fn shared(catalog: Catalog) -> SharedCatalog {
+    Arc::new(ArcSwap::from_pointee(catalog))
 }
 
 /// A model file found in a directory, with its config.
@@ -247,10 +257,10 @@ struct Found {
 ///   `NAME/<version>/config.json`.
 ///
 /// A model that fails to load is logged and recorded in `failures`; the others are served.
-pub fn load_dir(dir: &Path) -> Result<Catalog, crate::error::ServeError> {
-    use crate::error::ServeError;
+pub fn load_dir(dir: &Path) -> Result<Catalog, crate::error::PredictError> {
+    use crate::error::PredictError;
     let found = scan(dir).map_err(|e| {
-        ServeError::new(
+        PredictError::new(
             crate::error::Code::Unavailable,
             format!("cannot read models from {}: {e}", dir.display()),
         )

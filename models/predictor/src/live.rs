@@ -10,10 +10,11 @@ use std::time::{Duration, Instant};
 use litehouse_models::LoadedModel;
 use litehouse_registry::Registry;
 
-use crate::catalog::{Catalog, DeployedModel, Endpoint, LoadFailure, ServedModel};
-use crate::config::ModelConfig;
-use crate::error::ServeError;
-use crate::state::AppState;
+use crate::catalog::{
+    Catalog, LoadFailure, ServedDeployment, ServedEndpoint, ServedModel, SharedCatalog,
+};
+use crate::error::PredictError;
+use crate::model_config::ModelConfig;
 
 /// How long a failed endpoint state waits before it is retried without an etag change
 /// (transient store errors heal; a corrupt artifact keeps failing quietly).
@@ -27,6 +28,8 @@ const LAZY_CHECK_BUDGET: Duration = Duration::from_secs(5);
 #[derive(Debug)]
 pub struct LiveCatalog {
     registry: Registry,
+    /// Where each new catalog is stored; readers load it without locking.
+    target: SharedCatalog,
     /// Loaded models by (name, version, sha256): reused across refreshes.
     cache: Mutex<HashMap<(String, u64, String), Arc<ServedModel>>>,
     /// What the last refresh saw; the async mutex also serializes refreshes.
@@ -50,10 +53,12 @@ struct SeenEndpoint {
 }
 
 impl LiveCatalog {
-    /// A source over `registry`; [`Self::refresh_if_due`] checks at most every `every`.
-    pub fn new(registry: Registry, every: Duration) -> Arc<Self> {
+    /// A source over `registry` that stores every catalog it builds into `target`;
+    /// [`Self::refresh_if_due`] checks at most every `every`.
+    pub fn new(registry: Registry, every: Duration, target: SharedCatalog) -> Arc<Self> {
         Arc::new(LiveCatalog {
             registry,
+            target,
             cache: Mutex::new(HashMap::new()),
             seen: tokio::sync::Mutex::new(Seen::default()),
             every,
@@ -66,22 +71,27 @@ impl LiveCatalog {
         &self.registry
     }
 
-    /// Builds the first catalog: every endpoint in the registry with its models loaded.
-    pub async fn initial(&self) -> Result<Catalog, ServeError> {
-        let empty = Catalog::default();
-        Ok(self
-            .build(&empty, true)
-            .await?
-            .unwrap_or_else(Catalog::default))
+    /// The catalog it writes.
+    pub fn catalog(&self) -> &SharedCatalog {
+        &self.target
     }
 
-    /// Checks the registry and swaps in a new catalog when an endpoint changed. Returns whether
-    /// it swapped.
-    pub async fn refresh(&self, state: &AppState) -> Result<bool, ServeError> {
-        let current = state.catalog();
+    /// Builds the first catalog (every endpoint in the registry with its models loaded) and
+    /// stores it.
+    pub async fn load(&self) -> Result<(), PredictError> {
+        let empty = Catalog::default();
+        let first = self.build(&empty, true).await?.unwrap_or_default();
+        self.target.store(Arc::new(first));
+        Ok(())
+    }
+
+    /// Checks the registry and stores a new catalog when an endpoint changed. Returns whether
+    /// it did.
+    pub async fn refresh(&self) -> Result<bool, PredictError> {
+        let current = self.target.load_full();
         match self.build(&current, false).await? {
             Some(next) => {
-                state.replace_catalog(next);
+                self.target.store(Arc::new(next));
                 Ok(true)
             }
             None => Ok(false),
@@ -92,7 +102,7 @@ impl LiveCatalog {
     /// most [`LAZY_CHECK_BUDGET`]; a longer check (a big model to fetch) goes on in the
     /// background and swaps the catalog when done. Errors are logged; the current catalog keeps
     /// serving.
-    pub async fn refresh_if_due(self: &Arc<Self>, state: &Arc<AppState>) {
+    pub async fn refresh_if_due(self: &Arc<Self>) {
         {
             let Ok(mut last) = self.last_check.lock() else {
                 return;
@@ -102,9 +112,9 @@ impl LiveCatalog {
             }
             *last = Some(Instant::now());
         }
-        let (this, state) = (self.clone(), state.clone());
+        let this = self.clone();
         let check = tokio::spawn(async move {
-            if let Err(e) = this.refresh(&state).await {
+            if let Err(e) = this.refresh().await {
                 tracing::warn!(error = %e.message, "registry check failed; serving the current endpoints");
             }
         });
@@ -119,16 +129,19 @@ impl LiveCatalog {
         }
     }
 
-    /// Polls the registry every `every` until the state is dropped.
-    pub fn spawn_poller(self: Arc<Self>, state: std::sync::Weak<AppState>, every: Duration) {
+    /// Polls the registry every `every` for as long as someone else holds this source (the
+    /// poller keeps only a weak reference).
+    pub fn spawn_poller(self: &Arc<Self>) {
+        let weak = Arc::downgrade(self);
+        let every = self.every;
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(every);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             tick.tick().await;
             loop {
                 tick.tick().await;
-                let Some(state) = state.upgrade() else { return };
-                if let Err(e) = self.refresh(&state).await {
+                let Some(this) = weak.upgrade() else { return };
+                if let Err(e) = this.refresh().await {
                     tracing::warn!(error = %e.message, "registry check failed; serving the current endpoints");
                 }
             }
@@ -136,7 +149,7 @@ impl LiveCatalog {
     }
 
     /// The next catalog, or `None` when nothing changed since the last look.
-    async fn build(&self, current: &Catalog, first: bool) -> Result<Option<Catalog>, ServeError> {
+    async fn build(&self, current: &Catalog, first: bool) -> Result<Option<Catalog>, PredictError> {
         let mut seen = self.seen.lock().await;
         let index_etag = self.registry.endpoint_index_etag().await?;
         let mut changed = first || index_etag != seen.index_etag;
@@ -248,14 +261,14 @@ impl LiveCatalog {
     async fn load_endpoint(
         &self,
         doc: &litehouse_registry::Endpoint,
-    ) -> Result<Endpoint, Vec<LoadFailure>> {
+    ) -> Result<ServedEndpoint, Vec<LoadFailure>> {
         let mut deployed = Vec::new();
         let mut shadows = Vec::new();
         let mut failures = Vec::new();
         for d in &doc.deployed_models {
             match self.model(d).await {
                 Ok(model) => {
-                    let entry = DeployedModel {
+                    let entry = ServedDeployment {
                         id: d.id.clone(),
                         display_name: d.display_name.clone(),
                         model,
@@ -276,7 +289,7 @@ impl LiveCatalog {
         if !failures.is_empty() {
             return Err(failures);
         }
-        Ok(Endpoint {
+        Ok(ServedEndpoint {
             id: doc.id.clone(),
             display_name: doc.display_name.clone(),
             deployed,
@@ -291,7 +304,7 @@ impl LiveCatalog {
     async fn model(
         &self,
         d: &litehouse_registry::DeployedModel,
-    ) -> Result<Arc<ServedModel>, ServeError> {
+    ) -> Result<Arc<ServedModel>, PredictError> {
         let key = (d.model.clone(), d.version, d.sha256.clone());
         if let Some(m) = self.cache.lock().ok().and_then(|c| c.get(&key).cloned()) {
             return Ok(m);
@@ -303,12 +316,12 @@ impl LiveCatalog {
             .await?;
         let config = match &manifest.serving {
             Some(v) => serde_json::from_value::<ModelConfig>(v.clone())
-                .map_err(|e| ServeError::invalid(format!("serving config: {e}")))?,
+                .map_err(|e| PredictError::invalid(format!("serving config: {e}")))?,
             None => ModelConfig::default(),
         };
         config
             .validate()
-            .map_err(|e| ServeError::invalid(format!("serving config: {e}")))?;
+            .map_err(|e| PredictError::invalid(format!("serving config: {e}")))?;
         let source = format!(
             "{}/models/{}/versions/{}",
             self.registry.store().uri(),
@@ -321,8 +334,8 @@ impl LiveCatalog {
             ServedModel::warmed(name, version, config, model, source)
         })
         .await
-        .map_err(|e| ServeError::new(crate::error::Code::Internal, e.to_string()))?
-        .map_err(ServeError::from)?;
+        .map_err(|e| PredictError::new(crate::error::Code::Internal, e.to_string()))?
+        .map_err(PredictError::from)?;
         let served = Arc::new(served);
         tracing::info!(model = %d.model, version = d.version,
             ms = started.elapsed().as_millis() as u64, "loaded and warmed");

@@ -4,8 +4,8 @@ use std::io::Cursor;
 
 use image::{imageops::FilterType, DynamicImage, ImageDecoder, ImageFormat, ImageReader};
 
-use crate::config::{ImageConfig, Layout};
-use crate::error::ServeError;
+use crate::error::PredictError;
+use crate::model_config::{ImageConfig, Layout};
 
 /// Bounds on what an uploaded image may declare, checked before any pixel is decoded.
 #[derive(Debug, Clone, Copy)]
@@ -49,17 +49,17 @@ pub fn to_values(
     bytes: &[u8],
     config: &ImageConfig,
     limits: ImageLimits,
-) -> Result<Vec<f64>, ServeError> {
+) -> Result<Vec<f64>, PredictError> {
     let format = image::guess_format(bytes).ok();
     let format = match format {
         Some(f @ (ImageFormat::Png | ImageFormat::Jpeg)) => f,
         Some(other) => {
-            return Err(ServeError::invalid(format!(
+            return Err(PredictError::invalid(format!(
                 "unsupported image format {other:?}; send PNG or JPEG"
             )))
         }
         None => {
-            return Err(ServeError::invalid(format!(
+            return Err(PredictError::invalid(format!(
                 "the data is not a PNG or JPEG image ({} bytes starting with {})",
                 bytes.len(),
                 preview(bytes)
@@ -71,10 +71,10 @@ pub fn to_values(
     reader.no_limits();
     let mut decoder = reader
         .into_decoder()
-        .map_err(|e| ServeError::invalid(format!("cannot read the {format:?} header: {e}")))?;
+        .map_err(|e| PredictError::invalid(format!("cannot read the {format:?} header: {e}")))?;
     let (w, h) = decoder.dimensions();
     if w > limits.max_side || h > limits.max_side || (w as u64) * (h as u64) > limits.max_pixels {
-        return Err(ServeError::invalid(format!(
+        return Err(PredictError::invalid(format!(
             "image is {w}x{h} pixels; the limit is {side}x{side} and {px} pixels",
             side = limits.max_side,
             px = limits.max_pixels
@@ -86,9 +86,9 @@ pub fn to_values(
     decode_limits.max_alloc = Some(limits.max_pixels * 4 * 2);
     decoder
         .set_limits(decode_limits)
-        .map_err(|e| ServeError::invalid(format!("image refused: {e}")))?;
+        .map_err(|e| PredictError::invalid(format!("image refused: {e}")))?;
     let img = DynamicImage::from_decoder(decoder)
-        .map_err(|e| ServeError::invalid(format!("cannot decode the {format:?} image: {e}")))?;
+        .map_err(|e| PredictError::invalid(format!("cannot decode the {format:?} image: {e}")))?;
     Ok(pixels(img, config))
 }
 
