@@ -5,10 +5,17 @@ PYTHON ?= python3
 EXAMPLE_MODEL ?= models/runtime/testdata/fetched/MNISTnet_v2_uint8_quant.tflite
 
 PORT ?= 8080
+BATCH_ROWS ?= 100000 1000000
 LAMBDA_PORT ?= 9000
+# FN=predict (the serving Router) or FN=batch (one batch step per invocation)
+FN ?= predict
+ifeq ($(FN),batch)
+EVENT ?= functions/batch/events/shard-linnerud.json
+else
 EVENT ?= functions/predict/events/function-url-predict-linnerud.json
+endif
 
-.PHONY: run test fixtures build digits lint goldens clean bench bench-latency bench-serve bench-load lambda-watch lambda-invoke
+.PHONY: run test fixtures build digits lint goldens clean bench bench-latency bench-serve bench-load bench-batch lambda-watch lambda-invoke
 
 ## run: fetch fixtures, build, then serve the example catalog (MNIST int8 CNN, linnerud int8
 ## regressor) on 127.0.0.1:$(PORT) with a curl for each route printed first
@@ -28,10 +35,12 @@ digits: fixtures
 	$(CARGO) run --quiet --release -p litehouse-serving --example mnist_pngs -- \
 	  models/runtime/testdata/fetched/mnist10.bin target/digits > /dev/null
 
-## test: everything CI runs: fixtures by package name, then the whole workspace with moto's S3
+## test: everything CI runs: fixtures by package name, the Step Functions definitions checked by
+## asl-validator (npm), then the whole workspace with moto's S3
 ## server (PyPI, own venv) on 127.0.0.1 so the store, registry and Lambda suites also run on S3,
 ## and the official Python clients (tritonclient, google-cloud-aiplatform; own venv) against serve
 test: fixtures
+	bash infra/scripts/asl-validate.sh
 	py=$$(bash infra/scripts/clients-venv.sh) && \
 	  LITEHOUSE_CLIENTS_PYTHON=$$py LITEHOUSE_REQUIRE_CLIENTS=1 \
 	  bash infra/scripts/with-moto.sh $(CARGO) test --workspace --all-targets
@@ -43,17 +52,17 @@ fixtures:
 build:
 	$(CARGO) build --release -p litehouse
 
-## lambda-watch: the predict function under cargo-lambda's local Runtime API emulator
+## lambda-watch: a function (FN=predict | batch) under cargo-lambda's local Runtime API emulator
 lambda-watch: fixtures
 	bin=$$(bash infra/scripts/tools-venv.sh) && PATH=$$bin:$$PATH \
-	  cargo lambda watch -p litehouse-predict --bin predict \
+	  cargo lambda watch -p litehouse-$(FN) --bin $(FN) \
 	  --invoke-address 127.0.0.1 --invoke-port $(LAMBDA_PORT) \
 	  --env-var LITEHOUSE_MODELS=$(CURDIR)/models/catalog
 
-## lambda-invoke: send a committed Function URL / API Gateway v2 event (EVENT=...) to lambda-watch
+## lambda-invoke: send a committed event (EVENT=...; FN=batch sends a shard event) to lambda-watch
 lambda-invoke:
 	bin=$$(bash infra/scripts/tools-venv.sh) && PATH=$$bin:$$PATH \
-	  cargo lambda invoke predict --invoke-address 127.0.0.1 --invoke-port $(LAMBDA_PORT) \
+	  cargo lambda invoke $(FN) --invoke-address 127.0.0.1 --invoke-port $(LAMBDA_PORT) \
 	  --data-file $(EVENT)
 
 lint:
@@ -70,7 +79,14 @@ clean:
 	$(CARGO) clean
 
 ## bench: every benchmark, side by side (figures in docs/BENCHMARKS.md)
-bench: bench-latency bench-serve bench-load
+bench: bench-latency bench-serve bench-load bench-batch
+
+## bench-batch: `litehouse batch run` rows/s and peak RSS on 100k and 1M MNIST rows, next to the
+## engine's own batched throughput and a Python LiteRT script (bench/batch, own venv), in one run
+bench-batch: fixtures build
+	$(CARGO) build --release -p litehouse-predictor --example engine_throughput
+	$(PYTHON) bench/batch.py ./target/release/litehouse ./target/release/examples/engine_throughput \
+	  $$(bash bench/batch-venv.sh) $(BATCH_ROWS)
 
 ## bench-latency: per-inference latency next to LiteRT's
 bench-latency: fixtures

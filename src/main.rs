@@ -1,5 +1,6 @@
 //! The `litehouse` command line.
 
+mod batch_cmd;
 mod endpoints_cmd;
 mod inspect;
 mod models_cmd;
@@ -30,6 +31,8 @@ enum Command {
     Models(models_cmd::Args),
     /// Endpoints: create, describe, list, delete, deploy, undeploy, split traffic.
     Endpoints(endpoints_cmd::Args),
+    /// Batch prediction over files on disk or in S3 (Vertex AI's formats): run, status, list.
+    Batch(batch_cmd::Args),
 }
 
 fn main() -> std::process::ExitCode {
@@ -48,6 +51,7 @@ fn main() -> std::process::ExitCode {
         Command::Serve(a) => serve::run(a),
         Command::Models(a) => models_cmd::run(a),
         Command::Endpoints(a) => endpoints_cmd::run(a),
+        Command::Batch(a) => batch_cmd::run(a),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

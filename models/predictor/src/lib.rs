@@ -7,6 +7,7 @@
 //! Failures are [`PredictError`]s with a canonical [`Code`] that each front door renders its
 //! own way.
 
+pub mod batch;
 pub mod catalog;
 pub mod error;
 pub mod executor;

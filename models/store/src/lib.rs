@@ -120,6 +120,29 @@ impl Store {
         }
     }
 
+    /// The object's size in bytes without its content, or `None` when there is none.
+    pub async fn size(&self, key: &str) -> Result<Option<u64>, StoreError> {
+        validate_key(key)?;
+        match &self.backend {
+            Backend::Local(b) => b.size(&self.uri, key).await,
+            Backend::S3(b) => b.size(&self.uri, key).await,
+        }
+    }
+
+    /// Reads bytes `range` of an object (fewer at its end), so that large objects can be read
+    /// in pieces with flat memory.
+    pub async fn get_range(
+        &self,
+        key: &str,
+        range: std::ops::Range<u64>,
+    ) -> Result<Vec<u8>, StoreError> {
+        validate_key(key)?;
+        match &self.backend {
+            Backend::Local(b) => b.get_range(&self.uri, key, range).await,
+            Backend::S3(b) => b.get_range(&self.uri, key, range).await,
+        }
+    }
+
     /// Writes an object when `condition` holds and returns its new etag;
     /// [`StoreError::PreconditionFailed`] when it does not.
     pub async fn put(

@@ -75,6 +75,47 @@ impl LocalStore {
         .await
     }
 
+    pub(crate) async fn size(&self, store: &str, key: &str) -> Result<Option<u64>, StoreError> {
+        let (s, k) = (store.to_string(), key.to_string());
+        self.blocking(store, key, "read", move |this| {
+            match std::fs::metadata(this.path(&k)) {
+                Ok(m) if m.is_file() => Ok(Some(m.len())),
+                Ok(_) => Ok(None),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                Err(e) => Err(io(&s, &k, "read", e)),
+            }
+        })
+        .await
+    }
+
+    pub(crate) async fn get_range(
+        &self,
+        store: &str,
+        key: &str,
+        range: std::ops::Range<u64>,
+    ) -> Result<Vec<u8>, StoreError> {
+        use std::io::{Read, Seek, SeekFrom};
+        let (s, k) = (store.to_string(), key.to_string());
+        self.blocking(store, key, "read", move |this| {
+            let mut file = match std::fs::File::open(this.path(&k)) {
+                Ok(f) => f,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    return Err(StoreError::NotFound { store: s, key: k })
+                }
+                Err(e) => return Err(io(&s, &k, "read", e)),
+            };
+            let mut out = Vec::new();
+            file.seek(SeekFrom::Start(range.start))
+                .and_then(|_| {
+                    file.take(range.end.saturating_sub(range.start))
+                        .read_to_end(&mut out)
+                })
+                .map_err(|e| io(&s, &k, "read", e))?;
+            Ok(out)
+        })
+        .await
+    }
+
     pub(crate) async fn put(
         &self,
         store: &str,

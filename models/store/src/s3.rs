@@ -124,6 +124,62 @@ impl S3Store {
         }
     }
 
+    pub(crate) async fn size(&self, store: &str, key: &str) -> Result<Option<u64>, StoreError> {
+        match self
+            .client
+            .head_object()
+            .bucket(&self.bucket)
+            .key(self.full(key))
+            .send()
+            .await
+        {
+            Ok(o) => Ok(Some(o.content_length().unwrap_or(0).max(0) as u64)),
+            Err(e) if status(&e) == Some(404) => Ok(None),
+            Err(e) => Err(Self::backend(store, key, "read", &e)),
+        }
+    }
+
+    pub(crate) async fn get_range(
+        &self,
+        store: &str,
+        key: &str,
+        range: std::ops::Range<u64>,
+    ) -> Result<Vec<u8>, StoreError> {
+        if range.is_empty() {
+            return Ok(Vec::new());
+        }
+        let out = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(self.full(key))
+            .range(format!("bytes={}-{}", range.start, range.end - 1))
+            .send()
+            .await;
+        let out = match out {
+            Ok(o) => o,
+            Err(e) if status(&e) == Some(404) => {
+                return Err(StoreError::NotFound {
+                    store: store.into(),
+                    key: key.into(),
+                })
+            }
+            Err(e) => return Err(Self::backend(store, key, "read", &e)),
+        };
+        Ok(out
+            .body
+            .collect()
+            .await
+            .map_err(|e| StoreError::Backend {
+                store: store.into(),
+                key: key.into(),
+                op: "read",
+                message: e.to_string(),
+            })?
+            .into_bytes()
+            .to_vec())
+    }
+
     pub(crate) async fn put(
         &self,
         store: &str,
