@@ -41,11 +41,12 @@ fn answers(dir: &Path) -> BTreeMap<String, usize> {
 #[test]
 fn a_killed_run_resumes_with_every_line_exactly_once() {
     let tmp = tempfile::tempdir().unwrap();
-    // 6,000 MNIST-sized rows (784 pixel values each) in shards of 100: slow enough to kill
+    // 20,000 MNIST-sized rows (784 pixel values each) in shards of 100, one instance per model
+    // call: slow enough to kill
     // midway, on one thread.
     let pixels = std::fs::read("models/runtime/testdata/fetched/mnist10.bin").unwrap();
     let mut text = String::new();
-    for i in 0..6000 {
+    for i in 0..20_000 {
         let digit = &pixels[(i % 10) * 784..(i % 10 + 1) * 784];
         let values: Vec<f32> = digit.iter().map(|&p| f32::from(p) / 255.0).collect();
         text.push_str(&serde_json::json!({"id": i, "x": values}).to_string());
@@ -117,7 +118,7 @@ fn a_killed_run_resumes_with_every_line_exactly_once() {
     child.wait().unwrap();
     let partial = answers(&job_dir);
     assert!(
-        partial.len() < 6000,
+        partial.len() < 20_000,
         "killed before the end ({} lines)",
         partial.len()
     );
@@ -138,11 +139,11 @@ fn a_killed_run_resumes_with_every_line_exactly_once() {
         job_dir.to_str().unwrap(),
         "the same job resumed"
     );
-    assert_eq!(record["completionStats"]["successfulCount"], 6000);
+    assert_eq!(record["completionStats"]["successfulCount"], 20_000);
     let all = answers(&job_dir);
-    assert_eq!(all.len(), 6000, "no missing line");
+    assert_eq!(all.len(), 20_000, "no missing line");
     assert!(all.values().all(|&n| n == 1), "no duplicate line");
-    assert_eq!(record["shardCount"], 60);
+    assert_eq!(record["shardCount"], 200);
 
     let listed: serde_json::Value = serde_json::from_str(&run_ok(&[
         "batch",

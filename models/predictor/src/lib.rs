@@ -11,6 +11,7 @@ pub mod batch;
 pub mod catalog;
 pub mod error;
 pub mod executor;
+pub mod flat;
 pub mod image_input;
 pub mod live;
 pub mod model_config;

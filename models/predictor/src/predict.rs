@@ -79,6 +79,35 @@ pub fn predict_with(
     postprocess(served, predictions, options)
 }
 
+/// Runs `n` numeric instances already flattened into one buffer (what [`crate::flat`] parses)
+/// through a single-input model: the same numbers [`predict_with`] gives for the same arrays,
+/// without the JSON values in between (batch jobs).
+pub fn predict_flat(
+    served: &ServedModel,
+    buffer: Vec<f64>,
+    n: usize,
+    options: PredictOptions,
+) -> Result<Vec<Json>, PredictError> {
+    let values = options.values.unwrap_or(match served.config.input_values {
+        NumberMode::Native => InputValues::Native,
+        NumberMode::Real => InputValues::Real,
+    });
+    let predictions = predict_buffers(&served.model, &[buffer], n, values, OutputMode::Float)?;
+    postprocess(served, predictions, options)
+}
+
+/// Values in one instance of a single-input model, or `None` when the model takes several.
+pub fn single_input_volume(served: &ServedModel) -> Option<usize> {
+    match served.model.signature().inputs.as_slice() {
+        [only] => Some(
+            litehouse_models::instances::item_shape(only)
+                .iter()
+                .product(),
+        ),
+        _ => None,
+    }
+}
+
 /// Runs encoded images (PNG, JPEG), one instance each, through the model's preprocessing.
 pub fn predict_images<B: AsRef<[u8]>>(
     served: &ServedModel,

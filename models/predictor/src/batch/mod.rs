@@ -316,16 +316,21 @@ async fn list_records(output: &Store) -> Result<Vec<JobRecord>, BatchError> {
 impl Job {
     /// Shards whose results file is not committed yet.
     pub async fn pending(&self) -> Result<Vec<usize>, BatchError> {
-        let done: std::collections::BTreeSet<String> = self
+        let done = self.committed().await?;
+        let n = self.plan.shards.len();
+        Ok((0..n)
+            .filter(|&k| !done.contains(&results_key(k, n)))
+            .collect())
+    }
+
+    /// Names of the results files committed so far.
+    async fn committed(&self) -> Result<std::collections::BTreeSet<String>, BatchError> {
+        Ok(self
             .dir
             .list("prediction.results-")
             .await
             .map_err(output_err)?
             .into_iter()
-            .collect();
-        let n = self.plan.shards.len();
-        Ok((0..n)
-            .filter(|&k| !done.contains(&results_key(k, n)))
             .collect())
     }
 
@@ -417,13 +422,7 @@ impl Job {
     /// when every shard is committed, else `failure` (or still running when there is none).
     pub async fn finalize(&mut self, failure: Option<String>) -> Result<JobRecord, BatchError> {
         let n = self.plan.shards.len();
-        let committed: std::collections::BTreeSet<String> = self
-            .dir
-            .list("prediction.results-")
-            .await
-            .map_err(output_err)?
-            .into_iter()
-            .collect();
+        let committed = self.committed().await?;
         let mut total = ShardStats::default();
         let mut incomplete = 0u64;
         for (k, shard) in self.plan.shards.iter().enumerate() {

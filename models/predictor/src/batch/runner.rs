@@ -19,8 +19,10 @@ use super::spec::{Format, JobSpec};
 use super::BatchError;
 use crate::catalog::ServedModel;
 use crate::error::PredictError;
+use crate::flat;
 use crate::image_input::ImageLimits;
-use crate::predict::{predict_with, PredictOptions};
+use crate::predict::{predict_flat, predict_with, single_input_volume, PredictOptions};
+use litehouse_models::instances::flatten_numbers;
 
 /// Largest file a file-list entry may name.
 pub const MAX_FILE_BYTES: u64 = 64 * 1024 * 1024;
@@ -106,7 +108,25 @@ struct Pending {
     /// The output's `key`, or the instance as written (JSON text).
     label: Label,
     /// What the model gets, or why the line cannot be run.
-    value: Result<Json, PredictError>,
+    value: Result<Input, PredictError>,
+}
+
+/// One instance as the model will get it.
+#[derive(Clone)]
+enum Input {
+    /// Numbers of a single-input model, already flat: the fast path.
+    Flat(Vec<f64>),
+    /// Anything else (objects, strings, images), through the JSON path.
+    Json(Json),
+}
+
+impl Input {
+    fn into_json(self) -> Json {
+        match self {
+            Input::Flat(values) => Json::Array(values.into_iter().map(Json::from).collect()),
+            Input::Json(v) => v,
+        }
+    }
 }
 
 enum Label {
@@ -184,7 +204,7 @@ impl ShardRunner<'_> {
                     value: Err(at(e)),
                 },
             });
-            if batch.iter().filter(|p| p.value.is_ok()).count() == self.spec.batch_size {
+            if batch.len() >= self.spec.batch_size {
                 self.flush(&file.uri, &mut batch, &mut out, &mut stats);
             }
         }
@@ -199,8 +219,22 @@ impl ShardRunner<'_> {
         uri: &str,
         header: &[String],
         text: &str,
-    ) -> Result<(Label, Json), (Label, PredictError)> {
+    ) -> Result<(Label, Input), (Label, PredictError)> {
         let config = &self.spec.instance_config;
+        let volume = single_input_volume(self.served);
+        if let (Some(volume), Format::Jsonl, true) = (
+            volume,
+            self.spec.format,
+            records::is_identity(config) && text.trim_start().starts_with('['),
+        ) {
+            let mut values = Vec::with_capacity(volume);
+            if flat::parse_into(text, volume, &mut values) {
+                return Ok((
+                    Label::Instance(text.trim().to_string()),
+                    Input::Flat(values),
+                ));
+            }
+        }
         let raw_label = || Label::Instance(json_string(text));
         let instance = match self.spec.format {
             Format::Jsonl => records::from_jsonl(text, config).map_err(|e| (raw_label(), e))?,
@@ -234,7 +268,15 @@ impl ShardRunner<'_> {
             }
             None => Label::Instance(instance.value.to_string()),
         };
-        Ok((label, instance.value))
+        // Number arrays skip the JSON path: the values it would flatten, taken now.
+        if let (Some(volume), Json::Array(_)) = (volume, &instance.value) {
+            if let Ok((values, _)) = flatten_numbers(&instance.value) {
+                if values.len() == volume {
+                    return Ok((label, Input::Flat(values)));
+                }
+            }
+        }
+        Ok((label, Input::Json(instance.value)))
     }
 
     /// Runs the batch; when the model refuses it, runs its instances one by one so that each
@@ -250,13 +292,16 @@ impl ShardRunner<'_> {
             return;
         }
         let pending = std::mem::take(batch);
-        let values: Vec<Json> = pending
+        let inputs: Vec<&Input> = pending
             .iter()
-            .filter_map(|p| p.value.as_ref().ok().cloned())
+            .filter_map(|p| p.value.as_ref().ok())
             .collect();
-        let together = match values.len() {
+        let together = match inputs.len() {
             0 => Some(Vec::new()),
-            n => self.predict(values).ok().filter(|p| p.len() == n),
+            n => self
+                .predict(inputs.into_iter().cloned().collect())
+                .ok()
+                .filter(|p| p.len() == n),
         };
         let mut together = together.map(Vec::into_iter);
         for p in pending {
@@ -265,8 +310,8 @@ impl ShardRunner<'_> {
                 (Ok(_), Some(answers)) => answers.next().ok_or_else(|| {
                     PredictError::internal("the model returned too few predictions")
                 }),
-                (Ok(value), None) => self
-                    .predict_one(value)
+                (Ok(input), None) => self
+                    .predict_one(input)
                     .map_err(|e| e.context(format!("{uri} line {}", p.line))),
             };
             match result {
@@ -284,8 +329,8 @@ impl ShardRunner<'_> {
 
     /// One instance alone; the model's own "instance 0:" prefix means nothing here, the line
     /// number says which record it was.
-    fn predict_one(&self, value: Json) -> Result<Json, PredictError> {
-        match self.predict(vec![value]) {
+    fn predict_one(&self, input: Input) -> Result<Json, PredictError> {
+        match self.predict(vec![input]) {
             Ok(mut one) if one.len() == 1 => Ok(one.remove(0)),
             Ok(other) => Err(PredictError::internal(format!(
                 "the model returned {} predictions for 1 instance",
@@ -302,15 +347,26 @@ impl ShardRunner<'_> {
         }
     }
 
-    fn predict(&self, values: Vec<Json>) -> Result<Vec<Json>, PredictError> {
+    /// All flat: one buffer, straight to the model. Otherwise the JSON path, as `:predict`.
+    fn predict(&self, inputs: Vec<Input>) -> Result<Vec<Json>, PredictError> {
+        let n = inputs.len();
         let options = PredictOptions {
-            max_instances: Some(values.len().max(1)),
+            max_instances: Some(n.max(1)),
             ..PredictOptions::default()
         };
+        if inputs.iter().all(|i| matches!(i, Input::Flat(_))) {
+            let mut buffer = Vec::new();
+            for input in inputs {
+                if let Input::Flat(values) = input {
+                    buffer.extend(values);
+                }
+            }
+            return predict_flat(self.served, buffer, n, options);
+        }
+        let values = inputs.into_iter().map(Input::into_json).collect();
         predict_with(self.served, values, &self.limits, options)
     }
 }
-
 fn csv_row(text: &str) -> Result<csv::StringRecord, csv::Error> {
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
@@ -341,7 +397,8 @@ fn write_label(out: &mut Vec<u8>, label: Label) {
 fn write_prediction(out: &mut Vec<u8>, label: Label, prediction: &Json) {
     write_label(out, label);
     out.extend_from_slice(b",\"prediction\":");
-    out.extend_from_slice(prediction.to_string().as_bytes());
+    // Writing JSON into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *out, prediction);
     out.extend_from_slice(b"}\n");
 }
 
