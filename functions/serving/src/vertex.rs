@@ -292,17 +292,7 @@ pub fn instances_of(doc: Json) -> Result<Vec<Json>, ServeError> {
     }
 }
 
-/// A JSON value's kind, for messages.
-pub fn kind(v: &Json) -> &'static str {
-    match v {
-        Json::Null => "null",
-        Json::Bool(_) => "a boolean",
-        Json::Number(_) => "a number",
-        Json::String(_) => "a string",
-        Json::Array(_) => "an array",
-        Json::Object(_) => "an object",
-    }
-}
+pub use litehouse_predictor::predict::json_kind as kind;
 
 /// `:rawPredict`: an image body (or multipart upload, or a JSON predict body), or Google's REST
 /// client wrapping `{"httpBody": {"contentType", "data"}}`, answered in the form asked.

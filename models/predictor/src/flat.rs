@@ -38,7 +38,8 @@ pub fn parse_into(text: &str, volume: usize, out: &mut Vec<f64>) -> bool {
 /// more, it takes over).
 struct Level<'a> {
     depth: usize,
-    shape: &'a mut Vec<usize>,
+    /// Row length at each depth, once seen.
+    shape: &'a mut Vec<Option<usize>>,
     /// The depth numbers live at, once one is seen.
     leaf: &'a mut Option<usize>,
     out: &'a mut Vec<f64>,
@@ -67,11 +68,15 @@ impl<'de> Visitor<'de> for ArrayVisitor<'_, '_> {
         while seq.next_element_seed(Item(level))?.is_some() {
             n += 1;
         }
+        // Inner rows finish before their parent, so lengths are recorded by depth as they come.
         let depth = level.depth;
-        if level.shape.len() == depth {
-            level.shape.push(n);
-        } else if level.shape[depth] != n {
-            return Err(serde::de::Error::custom("ragged"));
+        if level.shape.len() <= depth {
+            level.shape.resize(depth + 1, None);
+        }
+        match level.shape[depth] {
+            None => level.shape[depth] = Some(n),
+            Some(m) if m == n => {}
+            Some(_) => return Err(serde::de::Error::custom("ragged")),
         }
         Ok(())
     }

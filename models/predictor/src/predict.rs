@@ -96,6 +96,18 @@ pub fn predict_flat(
     postprocess(served, predictions, options)
 }
 
+/// A JSON value's kind, for messages ("an array", "a string", ...).
+pub fn json_kind(v: &Json) -> &'static str {
+    match v {
+        Json::Null => "null",
+        Json::Bool(_) => "a boolean",
+        Json::Number(_) => "a number",
+        Json::String(_) => "a string",
+        Json::Array(_) => "an array",
+        Json::Object(_) => "an object",
+    }
+}
+
 /// Values in one instance of a single-input model, or `None` when the model takes several.
 pub fn single_input_volume(served: &ServedModel) -> Option<usize> {
     match served.model.signature().inputs.as_slice() {

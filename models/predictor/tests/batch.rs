@@ -3,7 +3,7 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::io::{Cursor, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicU64;
 
@@ -239,17 +239,12 @@ async fn included_and_excluded_fields_shape_object_lines() {
     }
 }
 
+#[path = "../../../tests/support/digits.rs"]
+mod digits;
+
+/// The 10 real MNIST test digits (0..9) as PNG files.
 fn digit_pngs() -> Vec<Vec<u8>> {
-    let raw = std::fs::read(root().join("models/runtime/testdata/fetched/mnist10.bin"))
-        .expect("run `make fixtures` first");
-    raw.chunks(784)
-        .map(|px| {
-            let img = image::GrayImage::from_raw(28, 28, px.to_vec()).unwrap();
-            let mut out = Cursor::new(vec![]);
-            img.write_to(&mut out, image::ImageFormat::Png).unwrap();
-            out.into_inner()
-        })
-        .collect()
+    digits::digit_pngs(&root())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -76,14 +76,25 @@ impl S3Store {
     }
 
     pub(crate) async fn get(&self, store: &str, key: &str) -> Result<Object, StoreError> {
-        let out = self
+        self.fetch(store, key, None).await
+    }
+
+    /// One GET, whole or of a byte range.
+    async fn fetch(
+        &self,
+        store: &str,
+        key: &str,
+        range: Option<std::ops::Range<u64>>,
+    ) -> Result<Object, StoreError> {
+        let mut req = self
             .client
             .get_object()
             .bucket(&self.bucket)
-            .key(self.full(key))
-            .send()
-            .await;
-        let out = match out {
+            .key(self.full(key));
+        if let Some(r) = range {
+            req = req.range(format!("bytes={}-{}", r.start, r.end - 1));
+        }
+        let out = match req.send().await {
             Ok(o) => o,
             Err(e) if status(&e) == Some(404) => {
                 return Err(StoreError::NotFound {
@@ -148,36 +159,7 @@ impl S3Store {
         if range.is_empty() {
             return Ok(Vec::new());
         }
-        let out = self
-            .client
-            .get_object()
-            .bucket(&self.bucket)
-            .key(self.full(key))
-            .range(format!("bytes={}-{}", range.start, range.end - 1))
-            .send()
-            .await;
-        let out = match out {
-            Ok(o) => o,
-            Err(e) if status(&e) == Some(404) => {
-                return Err(StoreError::NotFound {
-                    store: store.into(),
-                    key: key.into(),
-                })
-            }
-            Err(e) => return Err(Self::backend(store, key, "read", &e)),
-        };
-        Ok(out
-            .body
-            .collect()
-            .await
-            .map_err(|e| StoreError::Backend {
-                store: store.into(),
-                key: key.into(),
-                op: "read",
-                message: e.to_string(),
-            })?
-            .into_bytes()
-            .to_vec())
+        Ok(self.fetch(store, key, Some(range)).await?.bytes)
     }
 
     pub(crate) async fn put(

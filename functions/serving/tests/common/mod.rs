@@ -2,7 +2,6 @@
 
 #![allow(dead_code, clippy::unwrap_used)]
 
-use std::io::Cursor;
 use std::path::{Path, PathBuf};
 
 use litehouse_predictor::{load_dir, Executor};
@@ -29,16 +28,10 @@ pub async fn start_with(limits: Limits) -> String {
     format!("http://{addr}")
 }
 
-/// The 10 real MNIST test digits (0..9) shipped with the `tflite` crate, as PNG files.
+#[path = "../../../../tests/support/digits.rs"]
+mod digits;
+
+/// The 10 real MNIST test digits (0..9) as PNG files.
 pub fn digit_pngs() -> Vec<Vec<u8>> {
-    let raw = std::fs::read(root().join("models/runtime/testdata/fetched/mnist10.bin"))
-        .expect("run `make fixtures` first");
-    raw.chunks(784)
-        .map(|px| {
-            let img = image::GrayImage::from_raw(28, 28, px.to_vec()).unwrap();
-            let mut out = Cursor::new(vec![]);
-            img.write_to(&mut out, image::ImageFormat::Png).unwrap();
-            out.into_inner()
-        })
-        .collect()
+    digits::digit_pngs(&root())
 }

@@ -7,6 +7,7 @@ use serde_json::{Map, Value as Json};
 
 use super::spec::{InstanceConfig, InstanceType};
 use crate::error::PredictError;
+use crate::predict::json_kind;
 
 /// What a record becomes.
 #[derive(Debug, Clone, PartialEq)]
@@ -39,7 +40,7 @@ pub fn from_jsonl(line: &str, config: &InstanceConfig) -> Result<Instance, Predi
         let value: Json = serde_json::from_str(line).map_err(malformed)?;
         return Err(PredictError::invalid(format!(
             "instanceConfig reshapes object lines, but this line is {}",
-            kind(&value)
+            json_kind(&value)
         )));
     }
     let fields: IndexMap<String, Json> = serde_json::from_str(line).map_err(malformed)?;
@@ -129,17 +130,6 @@ fn names(fields: &IndexMap<String, Json>) -> String {
         return "none".into();
     }
     fields.keys().cloned().collect::<Vec<_>>().join(", ")
-}
-
-fn kind(v: &Json) -> &'static str {
-    match v {
-        Json::Null => "null",
-        Json::Bool(_) => "a boolean",
-        Json::Number(_) => "a number",
-        Json::String(_) => "a string",
-        Json::Array(_) => "an array",
-        Json::Object(_) => "an object",
-    }
 }
 
 #[cfg(test)]

@@ -112,7 +112,6 @@ struct Pending {
 }
 
 /// One instance as the model will get it.
-#[derive(Clone)]
 enum Input {
     /// Numbers of a single-input model, already flat: the fast path.
     Flat(Vec<f64>),
@@ -121,10 +120,10 @@ enum Input {
 }
 
 impl Input {
-    fn into_json(self) -> Json {
+    fn to_json(&self) -> Json {
         match self {
-            Input::Flat(values) => Json::Array(values.into_iter().map(Json::from).collect()),
-            Input::Json(v) => v,
+            Input::Flat(values) => Json::Array(values.iter().copied().map(Json::from).collect()),
+            Input::Json(v) => v.clone(),
         }
     }
 }
@@ -161,6 +160,7 @@ impl ShardRunner<'_> {
             shard: index,
             ..ShardStats::default()
         };
+        let volume = single_input_volume(self.served);
         let mut batch: Vec<Pending> = Vec::with_capacity(self.spec.batch_size);
         let mut raw = Vec::new();
         for offset in 0..shard.lines {
@@ -192,7 +192,7 @@ impl ShardRunner<'_> {
             if text.trim().is_empty() {
                 continue;
             }
-            batch.push(match self.parse(&file.uri, &header, text) {
+            batch.push(match self.parse(&file.uri, &header, volume, text) {
                 Ok((label, value)) => Pending {
                     line,
                     label,
@@ -214,14 +214,15 @@ impl ShardRunner<'_> {
 
     /// One line to what the model gets and how the output names it; on failure, the label the
     /// error line carries.
+    /// `volume` is the values per instance of a single-input model (the flat path's check).
     fn parse(
         &self,
         uri: &str,
         header: &[String],
+        volume: Option<usize>,
         text: &str,
     ) -> Result<(Label, Input), (Label, PredictError)> {
         let config = &self.spec.instance_config;
-        let volume = single_input_volume(self.served);
         if let (Some(volume), Format::Jsonl, true) = (
             volume,
             self.spec.format,
@@ -298,10 +299,7 @@ impl ShardRunner<'_> {
             .collect();
         let together = match inputs.len() {
             0 => Some(Vec::new()),
-            n => self
-                .predict(inputs.into_iter().cloned().collect())
-                .ok()
-                .filter(|p| p.len() == n),
+            n => self.predict(&inputs).ok().filter(|p| p.len() == n),
         };
         let mut together = together.map(Vec::into_iter);
         for p in pending {
@@ -330,7 +328,7 @@ impl ShardRunner<'_> {
     /// One instance alone; the model's own "instance 0:" prefix means nothing here, the line
     /// number says which record it was.
     fn predict_one(&self, input: Input) -> Result<Json, PredictError> {
-        match self.predict(vec![input]) {
+        match self.predict(&[&input]) {
             Ok(mut one) if one.len() == 1 => Ok(one.remove(0)),
             Ok(other) => Err(PredictError::internal(format!(
                 "the model returned {} predictions for 1 instance",
@@ -348,25 +346,28 @@ impl ShardRunner<'_> {
     }
 
     /// All flat: one buffer, straight to the model. Otherwise the JSON path, as `:predict`.
-    fn predict(&self, inputs: Vec<Input>) -> Result<Vec<Json>, PredictError> {
+    /// The inputs are borrowed: a refused batch is re-run from them one by one.
+    fn predict(&self, inputs: &[&Input]) -> Result<Vec<Json>, PredictError> {
         let n = inputs.len();
         let options = PredictOptions {
             max_instances: Some(n.max(1)),
             ..PredictOptions::default()
         };
-        if inputs.iter().all(|i| matches!(i, Input::Flat(_))) {
-            let mut buffer = Vec::new();
-            for input in inputs {
-                if let Input::Flat(values) = input {
-                    buffer.extend(values);
-                }
-            }
-            return predict_flat(self.served, buffer, n, options);
+        let flats: Option<Vec<&[f64]>> = inputs
+            .iter()
+            .map(|i| match i {
+                Input::Flat(values) => Some(values.as_slice()),
+                Input::Json(_) => None,
+            })
+            .collect();
+        if let Some(flats) = flats {
+            return predict_flat(self.served, flats.concat(), n, options);
         }
-        let values = inputs.into_iter().map(Input::into_json).collect();
+        let values = inputs.iter().map(|i| i.to_json()).collect();
         predict_with(self.served, values, &self.limits, options)
     }
 }
+
 fn csv_row(text: &str) -> Result<csv::StringRecord, csv::Error> {
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
