@@ -350,17 +350,36 @@ impl Job {
     /// committed, by an earlier run or a concurrent worker, is left as it is), then its figures.
     /// Call from a blocking thread. Returns `false` when it was already committed.
     pub fn run_shard(&self, workers: &Workers<'_>, index: usize) -> Result<bool, BatchError> {
-        let handle = workers.handle;
-        let runner = runner::ShardRunner {
+        let (bytes, stats) = self.predict_shard(workers, index)?;
+        self.commit_shard(workers.handle, index, bytes, stats)
+    }
+
+    /// The output lines and figures of shard `index`, not yet committed.
+    fn predict_shard(
+        &self,
+        workers: &Workers<'_>,
+        index: usize,
+    ) -> Result<(Vec<u8>, ShardStats), BatchError> {
+        runner::ShardRunner {
             served: workers.served,
             spec: &self.record.spec,
             plan: &self.plan,
             buckets: workers.buckets,
-            handle,
+            handle: workers.handle,
             limits: workers.limits,
             lines_done: workers.lines_done,
-        };
-        let (bytes, stats) = runner.run(index)?;
+        }
+        .run(index)
+    }
+
+    /// Commits a shard's results, then its figures; `false` when it was already committed.
+    fn commit_shard(
+        &self,
+        handle: &Handle,
+        index: usize,
+        bytes: Vec<u8>,
+        stats: ShardStats,
+    ) -> Result<bool, BatchError> {
         let key = results_key(index, self.plan.shards.len());
         handle.block_on(async {
             let created = match self.dir.put(&key, bytes, Condition::IfAbsent).await {
@@ -387,6 +406,10 @@ impl Job {
 
     /// Runs every pending shard on `threads` worker threads (each takes the next shard), and
     /// stops taking new shards after the first failure. Call from a blocking thread.
+    ///
+    /// Each worker commits a shard on a helper thread while it predicts the next one, so the
+    /// cores stay busy while results are hashed, written and synced; at most one commit per
+    /// worker is in flight, which bounds memory at two shards' output per worker.
     pub fn run_pending(
         &self,
         workers: &Workers<'_>,
@@ -396,18 +419,43 @@ impl Job {
         let next = AtomicUsize::new(0);
         let stop = AtomicBool::new(false);
         let failure: Mutex<Option<BatchError>> = Mutex::new(None);
+        let fail = |e: BatchError| {
+            stop.store(true, Ordering::Relaxed);
+            if let Ok(mut f) = failure.lock() {
+                f.get_or_insert(e);
+            }
+        };
+        let joined =
+            |commit: std::thread::ScopedJoinHandle<'_, Result<bool, BatchError>>| match commit
+                .join()
+            {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => fail(e),
+                Err(_) => fail(BatchError::Output("a commit thread panicked".into())),
+            };
         std::thread::scope(|scope| {
             for _ in 0..threads.clamp(1, pending.len().max(1)) {
                 scope.spawn(|| {
+                    let mut in_flight = None;
                     while !stop.load(Ordering::Relaxed) {
                         let i = next.fetch_add(1, Ordering::Relaxed);
                         let Some(&shard) = pending.get(i) else { break };
-                        if let Err(e) = self.run_shard(workers, shard) {
-                            stop.store(true, Ordering::Relaxed);
-                            if let Ok(mut f) = failure.lock() {
-                                f.get_or_insert(e);
+                        match self.predict_shard(workers, shard) {
+                            Ok((bytes, stats)) => {
+                                if let Some(previous) = in_flight.take() {
+                                    joined(previous);
+                                }
+                                let handle = workers.handle;
+                                in_flight =
+                                    Some(scope.spawn(move || {
+                                        self.commit_shard(handle, shard, bytes, stats)
+                                    }));
                             }
+                            Err(e) => fail(e),
                         }
+                    }
+                    if let Some(last) = in_flight {
+                        joined(last);
                     }
                 });
             }

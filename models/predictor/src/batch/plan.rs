@@ -57,55 +57,44 @@ pub fn plan(
     let mut records = 0u64;
     for (index, file) in files.iter().enumerate() {
         let mut reader = buckets.open(file, 0..u64::MAX, handle)?;
-        let mut offset = 0u64;
-        let mut line_no = 0u64;
+        let read_err = |e: std::io::Error| BatchError::Input(format!("{}: {e}", file.uri));
+        let mut lines = LineCounter {
+            file: index,
+            shard_size: shard_size as u64,
+            ..LineCounter::default()
+        };
         let mut header = None;
-        let mut current: Option<Shard> = None;
-        let mut line = Vec::new();
-        loop {
-            line.clear();
-            let n = reader
-                .read_until(b'\n', &mut line)
-                .map_err(|e| BatchError::Input(format!("{}: {e}", file.uri)))?;
+        if format == Format::Csv {
+            let mut line = Vec::new();
+            let n = reader.read_until(b'\n', &mut line).map_err(read_err)?;
             if n == 0 {
+                return Err(BatchError::Input(format!(
+                    "{}: empty CSV file (expected a header row of field names)",
+                    file.uri
+                )));
+            }
+            let text = String::from_utf8(line).map_err(|_| {
+                BatchError::Input(format!(
+                    "{}: the CSV header (line 1) is not UTF-8",
+                    file.uri
+                ))
+            })?;
+            header = Some(text.trim_end_matches(['\r', '\n']).to_string());
+            lines.skip_line(n as u64);
+        }
+        // Lines are found in the reader's own buffer, never copied out.
+        loop {
+            let buf = reader.fill_buf().map_err(read_err)?;
+            if buf.is_empty() {
                 break;
             }
-            line_no += 1;
-            let start = offset;
-            offset += n as u64;
-            if format == Format::Csv && header.is_none() {
-                let text = String::from_utf8(line.clone()).map_err(|_| {
-                    BatchError::Input(format!(
-                        "{}: the CSV header (line 1) is not UTF-8",
-                        file.uri
-                    ))
-                })?;
-                header = Some(text.trim_end_matches(['\r', '\n']).to_string());
-                continue;
-            }
-            if !line.iter().all(u8::is_ascii_whitespace) {
-                records += 1;
-            }
-            let shard = current.get_or_insert(Shard {
-                file: index,
-                start,
-                end: start,
-                first_line: line_no,
-                lines: 0,
-            });
-            shard.end = offset;
-            shard.lines += 1;
-            if shard.lines == shard_size as u64 {
-                shards.extend(current.take());
-            }
+            let len = buf.len();
+            lines.scan(buf);
+            reader.consume(len);
         }
-        shards.extend(current.take());
-        if format == Format::Csv && header.is_none() {
-            return Err(BatchError::Input(format!(
-                "{}: empty CSV file (expected a header row of field names)",
-                file.uri
-            )));
-        }
+        lines.finish();
+        records += lines.records;
+        shards.append(&mut lines.shards);
         headers.push(header);
     }
     Ok(Plan {
@@ -114,6 +103,83 @@ pub fn plan(
         shards,
         records,
     })
+}
+
+/// Cuts one file's bytes, as they stream past, into shards of whole lines.
+#[derive(Default)]
+struct LineCounter {
+    file: usize,
+    shard_size: u64,
+    /// Bytes seen so far.
+    offset: u64,
+    /// Lines finished so far (the header included).
+    line_no: u64,
+    /// Where the line being read started, and whether it has anything but whitespace.
+    line_start: u64,
+    nonblank: bool,
+    /// Bytes seen since the last newline.
+    open: bool,
+    current: Option<Shard>,
+    shards: Vec<Shard>,
+    records: u64,
+}
+
+impl LineCounter {
+    /// A line that belongs to no shard (a CSV header), `len` bytes long.
+    fn skip_line(&mut self, len: u64) {
+        self.offset += len;
+        self.line_no += 1;
+        self.line_start = self.offset;
+    }
+
+    fn scan(&mut self, buf: &[u8]) {
+        let mut pos = 0;
+        while pos < buf.len() {
+            let (segment, ends_line) = match memchr::memchr(b'\n', &buf[pos..]) {
+                Some(i) => (&buf[pos..=pos + i], true),
+                None => (&buf[pos..], false),
+            };
+            if !self.nonblank {
+                self.nonblank = !segment.iter().all(u8::is_ascii_whitespace);
+            }
+            pos += segment.len();
+            self.offset += segment.len() as u64;
+            self.open = true;
+            if ends_line {
+                self.end_line();
+            }
+        }
+    }
+
+    /// The end of the file: a last line without a newline still counts.
+    fn finish(&mut self) {
+        if self.open {
+            self.end_line();
+        }
+        self.shards.extend(self.current.take());
+    }
+
+    fn end_line(&mut self) {
+        self.line_no += 1;
+        if self.nonblank {
+            self.records += 1;
+        }
+        let shard = self.current.get_or_insert(Shard {
+            file: self.file,
+            start: self.line_start,
+            end: self.line_start,
+            first_line: self.line_no,
+            lines: 0,
+        });
+        shard.end = self.offset;
+        shard.lines += 1;
+        if shard.lines == self.shard_size {
+            self.shards.extend(self.current.take());
+        }
+        self.line_start = self.offset;
+        self.nonblank = false;
+        self.open = false;
+    }
 }
 
 #[cfg(test)]
@@ -163,6 +229,39 @@ mod tests {
             assert_eq!(firsts, vec![1, 3, 5], "gzip={gzip}");
             assert_eq!(pieces, vec!["a\nb\n", "\nc\n", "d"], "gzip={gzip}");
             assert_eq!(plan.records, 4);
+        }
+    }
+
+    #[test]
+    fn lines_longer_than_the_read_buffer_are_cut_whole() {
+        // Lines of every length up to past the reader's buffer, blank ones made of spaces.
+        let mut rng = fastrand::Rng::with_seed(7);
+        let mut text = Vec::new();
+        let mut expected = Vec::new();
+        for i in 0..300 {
+            let len = if i % 50 == 0 {
+                300_000
+            } else {
+                rng.usize(0..3_000)
+            };
+            let fill = if i % 7 == 0 { b' ' } else { b'x' };
+            let line: Vec<u8> = std::iter::repeat_n(fill, len).chain([b'\n']).collect();
+            expected.push(line.clone());
+            text.extend(line);
+        }
+        for gzip in [false, true] {
+            let (plan, pieces) = planned(&text, gzip, Format::Jsonl, 16);
+            let blank = expected
+                .iter()
+                .filter(|l| l.iter().all(u8::is_ascii_whitespace));
+            assert_eq!(plan.records, 300 - blank.count() as u64, "gzip={gzip}");
+            let want: Vec<String> = expected
+                .chunks(16)
+                .map(|c| String::from_utf8(c.concat()).unwrap())
+                .collect();
+            assert_eq!(pieces, want, "gzip={gzip}");
+            let firsts: Vec<u64> = plan.shards.iter().map(|s| s.first_line).collect();
+            assert_eq!(firsts, (0..19).map(|k| 1 + 16 * k).collect::<Vec<_>>());
         }
     }
 
