@@ -407,9 +407,8 @@ impl Job {
     /// Runs every pending shard on `threads` worker threads (each takes the next shard), and
     /// stops taking new shards after the first failure. Call from a blocking thread.
     ///
-    /// Each worker commits a shard on a helper thread while it predicts the next one, so the
-    /// cores stay busy while results are hashed, written and synced; at most one commit per
-    /// worker is in flight, which bounds memory at two shards' output per worker.
+    /// A worker commits its shard before it takes the next: output memory stays at one shard
+    /// per worker, whatever the job's size (the sync of a commit is short next to a shard).
     pub fn run_pending(
         &self,
         workers: &Workers<'_>,
@@ -419,43 +418,18 @@ impl Job {
         let next = AtomicUsize::new(0);
         let stop = AtomicBool::new(false);
         let failure: Mutex<Option<BatchError>> = Mutex::new(None);
-        let fail = |e: BatchError| {
-            stop.store(true, Ordering::Relaxed);
-            if let Ok(mut f) = failure.lock() {
-                f.get_or_insert(e);
-            }
-        };
-        let joined =
-            |commit: std::thread::ScopedJoinHandle<'_, Result<bool, BatchError>>| match commit
-                .join()
-            {
-                Ok(Ok(_)) => {}
-                Ok(Err(e)) => fail(e),
-                Err(_) => fail(BatchError::Output("a commit thread panicked".into())),
-            };
         std::thread::scope(|scope| {
             for _ in 0..threads.clamp(1, pending.len().max(1)) {
                 scope.spawn(|| {
-                    let mut in_flight = None;
                     while !stop.load(Ordering::Relaxed) {
                         let i = next.fetch_add(1, Ordering::Relaxed);
                         let Some(&shard) = pending.get(i) else { break };
-                        match self.predict_shard(workers, shard) {
-                            Ok((bytes, stats)) => {
-                                if let Some(previous) = in_flight.take() {
-                                    joined(previous);
-                                }
-                                let handle = workers.handle;
-                                in_flight =
-                                    Some(scope.spawn(move || {
-                                        self.commit_shard(handle, shard, bytes, stats)
-                                    }));
+                        if let Err(e) = self.run_shard(workers, shard) {
+                            stop.store(true, Ordering::Relaxed);
+                            if let Ok(mut f) = failure.lock() {
+                                f.get_or_insert(e);
                             }
-                            Err(e) => fail(e),
                         }
-                    }
-                    if let Some(last) = in_flight {
-                        joined(last);
                     }
                 });
             }
