@@ -81,14 +81,8 @@ impl Scanner<'_, '_> {
                 let v = self.scalar()?;
                 self.out.push(v);
                 counts[depth] += 1;
-                self.skip_ws();
-                match *self.bytes.get(self.at)? {
-                    b',' => {
-                        self.at += 1;
-                        continue;
-                    }
-                    b']' => self.at += 1,
-                    _ => return None,
+                if self.separator()? {
+                    continue;
                 }
             }
             // A row closed at `depth`: inner rows finish first, so lengths are recorded as
@@ -105,18 +99,24 @@ impl Scanner<'_, '_> {
                 }
                 depth -= 1;
                 counts[depth] += 1;
-                self.skip_ws();
-                match *self.bytes.get(self.at)? {
-                    b',' => {
-                        self.at += 1;
-                        // The next element must be a row too; `[` is checked above.
-                        break;
-                    }
-                    b']' => self.at += 1,
-                    _ => return None,
+                if self.separator()? {
+                    // The next element must be a row too; `[` is checked above.
+                    break;
                 }
             }
         }
+    }
+
+    /// What follows an element: `,` (`true`: another element) or `]` (`false`: the row ends).
+    fn separator(&mut self) -> Option<bool> {
+        self.skip_ws();
+        let more = match *self.bytes.get(self.at)? {
+            b',' => true,
+            b']' => false,
+            _ => return None,
+        };
+        self.at += 1;
+        Some(more)
     }
 
     fn skip_ws(&mut self) {

@@ -350,36 +350,17 @@ impl Job {
     /// committed, by an earlier run or a concurrent worker, is left as it is), then its figures.
     /// Call from a blocking thread. Returns `false` when it was already committed.
     pub fn run_shard(&self, workers: &Workers<'_>, index: usize) -> Result<bool, BatchError> {
-        let (bytes, stats) = self.predict_shard(workers, index)?;
-        self.commit_shard(workers.handle, index, bytes, stats)
-    }
-
-    /// The output lines and figures of shard `index`, not yet committed.
-    fn predict_shard(
-        &self,
-        workers: &Workers<'_>,
-        index: usize,
-    ) -> Result<(Vec<u8>, ShardStats), BatchError> {
-        runner::ShardRunner {
+        let handle = workers.handle;
+        let runner = runner::ShardRunner {
             served: workers.served,
             spec: &self.record.spec,
             plan: &self.plan,
             buckets: workers.buckets,
-            handle: workers.handle,
+            handle,
             limits: workers.limits,
             lines_done: workers.lines_done,
-        }
-        .run(index)
-    }
-
-    /// Commits a shard's results, then its figures; `false` when it was already committed.
-    fn commit_shard(
-        &self,
-        handle: &Handle,
-        index: usize,
-        bytes: Vec<u8>,
-        stats: ShardStats,
-    ) -> Result<bool, BatchError> {
+        };
+        let (bytes, stats) = runner.run(index)?;
         let key = results_key(index, self.plan.shards.len());
         handle.block_on(async {
             let created = match self.dir.put(&key, bytes, Condition::IfAbsent).await {

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use super::{class_names, open_maybe_gz, Dataset, Features, Targets, Task};
+use super::{class_targets, open_maybe_gz, Dataset, Features, Targets, Task};
 use crate::error::{Result, TrainError};
 
 /// How a CSV file is read.
@@ -107,14 +107,7 @@ pub fn read_csv(path: &Path, options: &CsvOptions) -> Result<Dataset> {
         }
     }
     let targets = match options.task {
-        Task::Classify => {
-            let names = class_names(label_text.iter().map(String::as_str));
-            let labels = label_text
-                .iter()
-                .map(|l| names.iter().position(|n| n == l).unwrap_or(0) as u32)
-                .collect();
-            Targets::Classes { labels, names }
-        }
+        Task::Classify => class_targets(&label_text),
         Task::Regress => Targets::Values {
             data: values,
             names: options.labels.clone(),

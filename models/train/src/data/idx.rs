@@ -97,14 +97,16 @@ fn find(dir: &Path, split: &str, kind: &str, ndim: u8) -> Option<PathBuf> {
 fn read_idx(path: &Path) -> Result<(Vec<usize>, Vec<u8>)> {
     let bad = |m: String| TrainError::data(path.display(), m);
     let mut reader = open_maybe_gz(path)?;
-    let mut bytes = Vec::new();
-    reader
-        .read_to_end(&mut bytes)
-        .map_err(|e| bad(format!("cannot read: {e}")))?;
-    let Some(&[0, 0, dtype, ndim]) = bytes.get(..4) else {
+    let read = |r: &mut dyn Read, buf: &mut [u8]| {
+        read_up_to(r, buf).map_err(|e| bad(format!("cannot read: {e}")))
+    };
+    // Header first, then exactly the data it announces, read once.
+    let mut magic = [0u8; 4];
+    let got = read(&mut reader, &mut magic)?;
+    let [0, 0, dtype, ndim] = magic else {
         return Err(bad(format!(
             "not an IDX file (expected the magic bytes 00 00 08 0n, found {:02x?})",
-            &bytes[..bytes.len().min(4)]
+            &magic[..got]
         )));
     };
     if dtype != UBYTE {
@@ -112,10 +114,12 @@ fn read_idx(path: &Path) -> Result<(Vec<usize>, Vec<u8>)> {
             "element type 0x{dtype:02x}; only unsigned bytes (0x08) are read"
         )));
     }
-    let header = 4 + 4 * usize::from(ndim);
-    let dims: Vec<usize> = bytes
-        .get(4..header)
-        .ok_or_else(|| bad(format!("truncated header ({} bytes)", bytes.len())))?
+    let mut raw_dims = vec![0u8; 4 * usize::from(ndim)];
+    let got = read(&mut reader, &mut raw_dims)?;
+    if got < 4 || got < raw_dims.len() {
+        return Err(bad(format!("truncated header ({} bytes)", 4 + got)));
+    }
+    let dims: Vec<usize> = raw_dims
         .chunks_exact(4)
         .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]) as usize)
         .collect();
@@ -123,14 +127,35 @@ fn read_idx(path: &Path) -> Result<(Vec<usize>, Vec<u8>)> {
         .iter()
         .try_fold(1usize, |a, &d| a.checked_mul(d))
         .ok_or_else(|| bad(format!("dimensions {dims:?} overflow")))?;
-    let data = bytes.split_off(header);
+    // One byte past the announced size tells a longer file from an exact one.
+    let mut data = Vec::with_capacity(volume.min(1 << 30));
+    (&mut reader)
+        .take(volume as u64 + 1)
+        .read_to_end(&mut data)
+        .map_err(|e| bad(format!("cannot read: {e}")))?;
     if data.len() != volume {
+        let found = if data.len() > volume {
+            "more".to_string()
+        } else {
+            data.len().to_string()
+        };
         return Err(bad(format!(
-            "dimensions {dims:?} need {volume} bytes of data, the file has {}",
-            data.len()
+            "dimensions {dims:?} need {volume} bytes of data, the file has {found}"
         )));
     }
     Ok((dims, data))
+}
+
+/// Fills `buf` as far as the reader goes; the count read.
+fn read_up_to(reader: &mut dyn Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut got = 0;
+    while got < buf.len() {
+        match reader.read(&mut buf[got..])? {
+            0 => break,
+            n => got += n,
+        }
+    }
+    Ok(got)
 }
 
 #[cfg(test)]

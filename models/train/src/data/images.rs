@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{class_names, Dataset, Features, Targets};
+use super::{class_targets, Dataset, Features};
 use crate::error::{Result, TrainError};
 
 const EXTENSIONS: [&str; 3] = ["png", "jpg", "jpeg"];
@@ -69,11 +69,9 @@ pub fn read_file_list(list: &Path) -> Result<Dataset> {
 }
 
 fn decode_all(source: &str, items: Vec<(PathBuf, String)>) -> Result<Dataset> {
-    let names = class_names(items.iter().map(|(_, l)| l.as_str()));
     let mut pixels = Vec::new();
-    let mut labels = Vec::with_capacity(items.len());
     let mut shape: Option<(u32, u32, usize)> = None;
-    for (path, label) in &items {
+    for (path, _) in &items {
         let img = image::open(path)
             .map_err(|e| TrainError::data(path.display(), format!("not a readable image: {e}")))?;
         let (w, h) = (img.width(), img.height());
@@ -100,7 +98,6 @@ fn decode_all(source: &str, items: Vec<(PathBuf, String)>) -> Result<Dataset> {
         } else {
             pixels.extend_from_slice(img.to_rgb8().as_raw());
         }
-        labels.push(names.iter().position(|n| n == label).unwrap_or(0) as u32);
     }
     let (w, h, c) = shape.unwrap_or((0, 0, 1));
     let dataset = Dataset {
@@ -111,7 +108,7 @@ fn decode_all(source: &str, items: Vec<(PathBuf, String)>) -> Result<Dataset> {
             data: pixels,
             scale: 1.0 / 255.0,
         },
-        targets: Targets::Classes { labels, names },
+        targets: class_targets(&items.into_iter().map(|(_, l)| l).collect::<Vec<_>>()),
     };
     dataset.check()?;
     Ok(dataset)
@@ -121,6 +118,7 @@ fn decode_all(source: &str, items: Vec<(PathBuf, String)>) -> Result<Dataset> {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+    use crate::data::Targets;
 
     fn png(path: &Path, w: u32, h: u32, v: u8) {
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();

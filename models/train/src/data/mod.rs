@@ -223,12 +223,30 @@ pub fn class_names<'a>(labels: impl IntoIterator<Item = &'a str>) -> Vec<String>
     names
 }
 
-/// Opens a data file, gunzipping when it ends in `.gz`.
+/// Class targets from one label string per example, indexed by [`class_names`].
+pub(crate) fn class_targets(label_text: &[String]) -> Targets {
+    let names = class_names(label_text.iter().map(String::as_str));
+    let index: std::collections::HashMap<&str, u32> = names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (n.as_str(), i as u32))
+        .collect();
+    // Every label is in `names`, which was built from them.
+    let labels = label_text
+        .iter()
+        .map(|l| index.get(l.as_str()).copied().unwrap_or(0))
+        .collect();
+    Targets::Classes { labels, names }
+}
+
+/// Opens a data file, gunzipping it when it starts with gzip's magic bytes (whatever its name).
 pub(crate) fn open_maybe_gz(path: &std::path::Path) -> Result<Box<dyn std::io::BufRead>> {
-    let file =
-        std::fs::File::open(path).map_err(|e| TrainError::data(path.display(), e.to_string()))?;
-    let reader = std::io::BufReader::new(file);
-    Ok(if path.extension().is_some_and(|e| e == "gz") {
+    use std::io::BufRead as _;
+    let bad = |e: std::io::Error| TrainError::data(path.display(), e.to_string());
+    let file = std::fs::File::open(path).map_err(bad)?;
+    let mut reader = std::io::BufReader::new(file);
+    let gzip = reader.fill_buf().map_err(bad)?.starts_with(&[0x1f, 0x8b]);
+    Ok(if gzip {
         Box::new(std::io::BufReader::new(flate2::read::MultiGzDecoder::new(
             reader,
         )))
