@@ -85,10 +85,15 @@ fn start_and_kill(rows: usize) -> Option<(tempfile::TempDir, PathBuf, Vec<String
     let mut child = litehouse().args(&args).spawn().unwrap();
     let started = Instant::now();
     let job_dir = loop {
-        let found = std::fs::read_dir(&output)
-            .ok()
-            .and_then(|mut d| d.next())
-            .map(|e| e.unwrap().path());
+        // The output directory also holds the store's `.locks`; read_dir's order is the
+        // file system's, so look for the job directory by name.
+        let found = std::fs::read_dir(&output).ok().and_then(|d| {
+            d.map(|e| e.unwrap().path()).find(|p| {
+                p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with("prediction-"))
+            })
+        });
         if let Some(dir) = found.filter(|d| !answers(d).is_empty()) {
             break dir;
         }
