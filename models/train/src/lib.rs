@@ -1,8 +1,11 @@
 //! Training for litehouse: data readers (IDX, CSV, JSON Lines, image folders and file lists)
-//! with seeded splits, and (in the modules that follow) training, search, TFLite export and
-//! evaluation through the runtime that serves the result.
+//! with seeded splits, trained networks as plain arrays, and their export to TFLite that the
+//! runtime serving the result runs.
 
 pub mod data;
 pub mod error;
+pub mod export;
+pub mod network;
 
 pub use error::{Result, TrainError};
+pub use network::{Layer, Network};
