@@ -5,7 +5,11 @@
 pub mod data;
 pub mod error;
 pub mod export;
+pub mod metrics;
 pub mod network;
+pub mod trainer;
 
 pub use error::{Result, TrainError};
+pub use metrics::Metrics;
 pub use network::{Layer, Network};
+pub use trainer::{train, Arch, TrainOptions, Trained};
