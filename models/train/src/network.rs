@@ -35,11 +35,24 @@ pub enum Layer {
     MaxPool2,
 }
 
+/// Per-feature standardization of raw inputs, `(x - mean) / std`, ahead of the first layer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Standardization {
+    /// Mean per input feature.
+    pub mean: Vec<f32>,
+    /// Standard deviation per input feature (never 0).
+    pub std: Vec<f32>,
+}
+
 /// Layers over an input of one shape, with an optional softmax head (classifiers).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Network {
     /// One example's shape, without the batch: `[features]` or `[h, w, c]`.
     pub input_shape: Vec<usize>,
+    /// Standardization of raw inputs (regressors). Kept apart from the weights because an
+    /// int8 model with float I/O applies it in float before quantizing: features on different
+    /// scales would otherwise share one input scale and the small ones would round away.
+    pub input_standardization: Option<Standardization>,
     /// The layers, in order.
     pub layers: Vec<Layer>,
     /// Whether the output is a softmax over classes.
@@ -119,8 +132,8 @@ impl Network {
             .unwrap_or(0))
     }
 
-    /// Runs `n` examples (`inputs` is `n × input volume`) and returns every activation: entry 0
-    /// is the input, entry `i + 1` the output of layer `i`, and, for classifiers, a last entry
+    /// Runs `n` examples (`inputs` is `n × input volume`, raw) and returns every activation:
+    /// entry 0 is the input after the input standardization, entry `i + 1` the output of layer `i`, and, for classifiers, a last entry
     /// with the softmax. Calibration reads the ranges of these; tests compare exported models
     /// with the last one.
     pub fn activations(&self, inputs: &[f32], n: usize) -> Result<Vec<Vec<f32>>> {
@@ -132,7 +145,15 @@ impl Network {
                 inputs.len()
             )));
         }
-        let mut all = vec![inputs.to_vec()];
+        let mut first = inputs.to_vec();
+        if let Some(s) = &self.input_standardization {
+            for row in first.chunks_mut(s.mean.len().max(1)) {
+                for ((v, m), d) in row.iter_mut().zip(&s.mean).zip(&s.std) {
+                    *v = (*v - m) / d;
+                }
+            }
+        }
+        let mut all = vec![first];
         for (layer, shape) in self.layers.iter().zip(&shapes) {
             let Some(x) = all.last() else { break };
             let y = match layer {
@@ -164,6 +185,16 @@ impl Network {
     /// The outputs for `n` examples.
     pub fn forward(&self, inputs: &[f32], n: usize) -> Result<Vec<f32>> {
         Ok(self.activations(inputs, n)?.pop().unwrap_or_default())
+    }
+
+    /// The same function with the input standardization folded into the first layer's
+    /// weights (what a float model, or an int8 model with 8-bit inputs, is written from).
+    pub fn folded(&self) -> Result<Network> {
+        let mut net = self.clone();
+        if let Some(s) = net.input_standardization.take() {
+            net.fold_input_standardization(&s.mean, &s.std)?;
+        }
+        Ok(net)
     }
 
     /// Folds `x' = (x - mean) / std` into the first layer (a dense layer), so that a network
@@ -296,6 +327,7 @@ mod tests {
     fn shapes_follow_the_layers() {
         let net = Network {
             input_shape: vec![6, 6, 1],
+            input_standardization: None,
             layers: vec![
                 Layer::Conv2d {
                     filter: vec![0.0; 2 * 9],
@@ -323,6 +355,7 @@ mod tests {
     fn a_layer_that_does_not_fit_is_named() {
         let net = Network {
             input_shape: vec![4],
+            input_standardization: None,
             layers: vec![Layer::Dense {
                 weights: vec![0.0; 5],
                 bias: vec![0.0; 2],
@@ -339,6 +372,7 @@ mod tests {
         // One 3x3 input channel, a 2x2 filter of ones: each output sums a 2x2 window.
         let net = Network {
             input_shape: vec![3, 3, 1],
+            input_standardization: None,
             layers: vec![
                 Layer::Conv2d {
                     filter: vec![1.0; 4],
@@ -360,6 +394,7 @@ mod tests {
     fn standardization_folds_into_the_weights() {
         let mut net = Network {
             input_shape: vec![2],
+            input_standardization: None,
             layers: vec![Layer::Dense {
                 weights: vec![1.0, -2.0, 0.5, 3.0],
                 bias: vec![0.1, -0.2],

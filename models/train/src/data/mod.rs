@@ -8,12 +8,14 @@ mod csv_table;
 mod idx;
 mod images;
 mod jsonl;
+mod source;
 mod split;
 
 pub use csv_table::{read_csv, CsvOptions};
 pub use idx::read_idx_dir;
 pub use images::{read_file_list, read_image_folders};
 pub use jsonl::{read_jsonl, JsonlOptions};
+pub use source::{DataFormat, DataSpec, TaskName};
 pub use split::{split, SplitOptions, Splits};
 
 use crate::error::{Result, TrainError};

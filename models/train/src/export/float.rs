@@ -14,6 +14,7 @@ pub(super) fn f32_bytes(values: &[f32]) -> Vec<u8> {
 
 /// The float graph of `net`.
 pub(super) fn graph(net: &Network, names: &Names) -> Result<Graph> {
+    let net = &net.folded()?;
     let shapes = net.shapes()?;
     let mut g = Graph {
         description: names.description.clone(),

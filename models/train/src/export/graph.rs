@@ -76,6 +76,10 @@ pub enum Options {
     },
     /// SOFTMAX with beta 1.
     Softmax,
+    /// ADD, no fused activation.
+    Add,
+    /// MUL, no fused activation.
+    Mul,
 }
 
 /// One operator.
@@ -387,6 +391,31 @@ fn operator<'a>(
             Some(
                 tflite::SoftmaxOptions::create(fbb, &tflite::SoftmaxOptionsArgs { beta: 1.0 })
                     .as_union_value(),
+            ),
+        ),
+        Options::Add => (
+            tflite::BuiltinOptions::AddOptions,
+            Some(
+                tflite::AddOptions::create(
+                    fbb,
+                    &tflite::AddOptionsArgs {
+                        fused_activation_function: tflite::ActivationFunctionType::NONE,
+                        pot_scale_int16: false,
+                    },
+                )
+                .as_union_value(),
+            ),
+        ),
+        Options::Mul => (
+            tflite::BuiltinOptions::MulOptions,
+            Some(
+                tflite::MulOptions::create(
+                    fbb,
+                    &tflite::MulOptionsArgs {
+                        fused_activation_function: tflite::ActivationFunctionType::NONE,
+                    },
+                )
+                .as_union_value(),
             ),
         ),
     };

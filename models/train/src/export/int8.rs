@@ -6,10 +6,11 @@
 
 use tract_tflite::tflite::BuiltinOperator as B;
 
+use super::float::f32_bytes;
 use super::graph::{Dtype, Graph, Op, Options, Quant};
 use super::Names;
 use crate::error::{Result, TrainError};
-use crate::network::{Layer, Network};
+use crate::network::{Layer, Network, Standardization};
 
 /// The element type at the model's boundary.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -147,6 +148,20 @@ pub(super) fn graph(
     sample: Calibration,
     io: IoType,
 ) -> Result<Graph> {
+    // Float inputs are standardized in float, then quantized; 8-bit inputs are raw features,
+    // so the standardization folds into the first layer.
+    let folded;
+    let net = match (&net.input_standardization, io) {
+        (Some(_), IoType::Int8 | IoType::Uint8) => {
+            tracing::warn!(
+                "8-bit inputs share one scale: features on very different scales lose precision \
+                 (float I/O standardizes them before quantizing)"
+            );
+            folded = net.folded()?;
+            &folded
+        }
+        _ => net,
+    };
     let shapes = net.shapes()?;
     let ranges = ranges(net, sample)?;
     let mut g = Graph {
@@ -162,8 +177,11 @@ pub(super) fn graph(
                 IoType::Uint8 => (Dtype::U8, Some(as_uint8(&q))),
                 _ => (Dtype::F32, None),
             };
-            let outside = g.activation(&names.input, dtype, &net.input_shape, outer);
+            let mut outside = g.activation(&names.input, dtype, &net.input_shape, outer);
             g.input = outside;
+            if let Some(s) = &net.input_standardization {
+                outside = standardize(&mut g, outside, s, &net.input_shape);
+            }
             let inside = g.activation("input_int8", Dtype::I8, &net.input_shape, Some(q.clone()));
             g.ops.push(Op {
                 code: B::QUANTIZE,
@@ -278,6 +296,44 @@ pub(super) fn graph(
     });
     g.output = y;
     Ok(g)
+}
+
+/// `x × (1 / std) + (-mean / std)` in float: MUL then ADD with per-feature constants.
+fn standardize(g: &mut Graph, x: usize, s: &Standardization, shape: &[usize]) -> usize {
+    let scale: Vec<f32> = s.std.iter().map(|d| 1.0 / d).collect();
+    let shift: Vec<f32> = s.mean.iter().zip(&s.std).map(|(m, d)| -m / d).collect();
+    let k = scale.len();
+    let scale = g.constant(
+        "standardize/scale",
+        Dtype::F32,
+        &[k],
+        f32_bytes(&scale),
+        None,
+    );
+    let shift = g.constant(
+        "standardize/shift",
+        Dtype::F32,
+        &[k],
+        f32_bytes(&shift),
+        None,
+    );
+    let scaled = g.activation("standardize/scaled", Dtype::F32, shape, None);
+    let y = g.activation("standardized", Dtype::F32, shape, None);
+    g.ops.push(Op {
+        code: B::MUL,
+        version: 1,
+        inputs: vec![x, scale],
+        outputs: vec![scaled],
+        options: Options::Mul,
+    });
+    g.ops.push(Op {
+        code: B::ADD,
+        version: 1,
+        inputs: vec![scaled, shift],
+        outputs: vec![y],
+        options: Options::Add,
+    });
+    y
 }
 
 /// Adds layer `i`'s int8 weights (per channel) and int32 bias; returns their tensor indices.

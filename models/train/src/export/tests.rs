@@ -10,6 +10,7 @@ fn mlp(rng: &mut fastrand::Rng, input: Vec<usize>, softmax: bool) -> Network {
     let inputs: usize = input.iter().product();
     Network {
         input_shape: input,
+        input_standardization: None,
         layers: vec![
             Layer::Dense {
                 weights: random(rng, 16 * inputs, 0.5),
@@ -29,6 +30,7 @@ fn mlp(rng: &mut fastrand::Rng, input: Vec<usize>, softmax: bool) -> Network {
 fn cnn(rng: &mut fastrand::Rng) -> Network {
     Network {
         input_shape: vec![9, 8, 2],
+        input_standardization: None,
         layers: vec![
             Layer::Conv2d {
                 filter: random(rng, 4 * 3 * 3 * 2, 0.5),

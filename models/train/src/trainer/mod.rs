@@ -355,7 +355,12 @@ fn export_network(model: &Net, data: &Dataset, prep: &Prep) -> Result<Network> {
     let classify = matches!(data.targets, Targets::Classes { .. });
     let mut network = model.to_network(&data.item_shape, classify)?;
     if let Some(s) = &prep.inputs {
-        network.fold_input_standardization(&s.mean, &s.std)?;
+        network.input_standardization = Some(crate::network::Standardization {
+            mean: s.mean.clone(),
+            std: s.std.clone(),
+        });
+        // Refuse now, not at export, a network the standardization cannot fold into.
+        network.folded()?;
     }
     if let Some(s) = &prep.targets {
         network.fold_output_standardization(&s.mean, &s.std)?;

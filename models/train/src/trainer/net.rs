@@ -150,6 +150,7 @@ impl Net {
         }
         Ok(Network {
             input_shape: input_shape.to_vec(),
+            input_standardization: None,
             layers,
             softmax,
         })
