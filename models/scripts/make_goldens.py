@@ -10,6 +10,7 @@ Also records LiteRT's single-thread latency for the benchmark models (litert_tim
 import base64
 import json
 import pathlib
+import sys
 import time
 
 import numpy as np
@@ -119,7 +120,14 @@ def timing(path, rel, batch, iters):
 
 def main():
     GOLDENS.mkdir(parents=True, exist_ok=True)
-    models = sorted((TESTDATA / "exported").glob("*.tflite")) + sorted((TESTDATA / "fetched").rglob("*.tflite"))
+    models = (
+        sorted((TESTDATA / "exported").glob("*.tflite"))
+        + sorted((TESTDATA / "trained").glob("*.tflite"))
+        + sorted((TESTDATA / "fetched").rglob("*.tflite"))
+    )
+    # `--only DIR` regenerates one directory's goldens (e.g. trained/, without TensorFlow).
+    if len(sys.argv) > 2 and sys.argv[1] == "--only":
+        models = [m for m in models if m.relative_to(TESTDATA).parts[0] == sys.argv[2]]
     timings = {}
     for path in models:
         rel = str(path.relative_to(TESTDATA))
@@ -136,6 +144,8 @@ def main():
                 "batch1_us": timing(path, rel, 1, 300),
                 "batch32_us": timing(path, rel, 32, 50) if dyn else None,
             }
+    if len(sys.argv) > 2:
+        return  # a partial run keeps the stored timings
     (GOLDENS / "litert_timings.json").write_text(json.dumps(timings, indent=1))
 
 

@@ -330,7 +330,11 @@ fn scan(dir: &Path) -> Result<Vec<Found>, String> {
                     config,
                 },
             );
-        } else if path.is_file() && ext == "json" && !path.with_extension("tflite").exists() {
+        } else if path.is_file()
+            && ext == "json"
+            && !path.with_extension("tflite").exists()
+            && names_a_model(path)
+        {
             let config = read_config(path)?;
             let Some(model) = &config.model else {
                 continue; // a JSON file that is not a model config
@@ -381,6 +385,19 @@ fn scan(dir: &Path) -> Result<Vec<Found>, String> {
     Ok(out.into_values().collect())
 }
 
+/// Whether a stray JSON file is a model config (an object with a `model` field) rather than
+/// something else kept beside models, such as a training run's `metrics.json`. Unreadable or
+/// malformed files count as configs, so their error is reported.
+fn names_a_model(path: &Path) -> bool {
+    let Ok(text) = std::fs::read(path) else {
+        return true;
+    };
+    match serde_json::from_slice::<serde_json::Value>(&text) {
+        Ok(serde_json::Value::Object(o)) => o.contains_key("model"),
+        _ => true,
+    }
+}
+
 fn first_tflite(dir: &Path) -> Option<PathBuf> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .ok()?
@@ -389,4 +406,37 @@ fn first_tflite(dir: &Path) -> Option<PathBuf> {
         .collect();
     files.sort();
     files.into_iter().next()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_beside_models_is_a_config_only_when_it_names_a_model() {
+        let dir = tempfile::tempdir().unwrap();
+        let metrics = dir.path().join("metrics.json");
+        std::fs::write(
+            &metrics,
+            r#"{"task": "classify", "test": {"accuracy": 0.98}}"#,
+        )
+        .unwrap();
+        let config = dir.path().join("digits.json");
+        std::fs::write(&config, r#"{"model": "elsewhere/model.tflite"}"#).unwrap();
+        let broken = dir.path().join("broken.json");
+        std::fs::write(&broken, "{not json").unwrap();
+        assert!(
+            !names_a_model(&metrics),
+            "a training run's metrics.json is not a config"
+        );
+        assert!(names_a_model(&config));
+        assert!(
+            names_a_model(&broken),
+            "a malformed file is reported, not skipped"
+        );
+        std::fs::remove_file(&broken).unwrap();
+        let found = scan(dir.path()).unwrap();
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].name, "digits");
+    }
 }
