@@ -75,9 +75,10 @@ lint:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
 ## goldens: re-export the conformance models and re-run LiteRT (needs TensorFlow; not part of test)
-goldens: fixtures
+goldens: fixtures build
 	venv=$$(bash models/scripts/golden-venv.sh | tail -n 1) && \
 	  $$venv/bin/python models/scripts/export_models.py && \
+	  bash models/scripts/export_trained.sh ./target/release/litehouse && \
 	  $$venv/bin/python models/scripts/make_goldens.py
 
 clean:

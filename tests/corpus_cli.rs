@@ -49,7 +49,7 @@ fn zero_instance(inputs: &[Value]) -> Value {
 fn inspect_and_predict_work_on_every_corpus_model() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/runtime/testdata");
     let mut models = vec![];
-    for dir in ["exported", "fetched"] {
+    for dir in ["exported", "trained", "fetched"] {
         models_under(&root.join(dir), &mut models);
     }
     models.sort();
