@@ -8,17 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 mod common;
-use common::litehouse;
-
-fn run_ok(args: &[&str]) -> String {
-    let out = litehouse().args(args).output().unwrap();
-    assert!(
-        out.status.success(),
-        "litehouse {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
+use common::{litehouse, run_ok};
 
 /// Every output line of a job directory, by the instance it answers.
 fn answers(dir: &Path) -> BTreeMap<String, usize> {

@@ -7,17 +7,7 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 mod common;
-use common::litehouse;
-
-fn run_ok(args: &[&str]) -> String {
-    let out = litehouse().args(args).output().unwrap();
-    assert!(
-        out.status.success(),
-        "litehouse {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
+use common::{litehouse, run_ok};
 
 /// Class folders of 8x8 grayscale PNGs: a bar across the top, or down the left side.
 fn bars(dir: &Path, per_class: usize) -> PathBuf {

@@ -10,6 +10,17 @@ pub fn litehouse() -> Command {
     Command::new(env!("CARGO_BIN_EXE_litehouse"))
 }
 
+/// Runs `litehouse ARGS`, asserts it succeeded, and returns its stdout.
+pub fn run_ok(args: &[&str]) -> String {
+    let out = litehouse().args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "litehouse {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
 /// Starts `litehouse serve --models DIR` on an ephemeral port and returns the child and the
 /// `host:port` it announced. Its stderr keeps being drained so it never blocks on a full pipe.
 pub fn spawn_serve(models: &str) -> (Child, String) {

@@ -68,8 +68,5 @@ pub fn evaluate(model: &LoadedModel, data: &Dataset) -> Result<Metrics> {
             data.len()
         )));
     }
-    Ok(match &data.targets {
-        Targets::Classes { labels, names } => metrics::classification(&outputs, labels, names),
-        Targets::Values { data: y, names } => metrics::regression(&outputs, y, names),
-    })
+    Ok(metrics::of_outputs(&outputs, &data.targets))
 }

@@ -263,11 +263,7 @@ pub fn run(job: &Job, out: &Path, progress: &mut dyn FnMut(JobProgress)) -> Resu
         for i in 0..splits.test.len() {
             splits.test.example(i, &mut x);
         }
-        let y = net.forward(&x, splits.test.len())?;
-        match &splits.test.targets {
-            Targets::Classes { labels, names } => metrics::classification(&y, labels, names),
-            Targets::Values { data, names } => metrics::regression(&y, data, names),
-        }
+        metrics::of_outputs(&net.forward(&x, splits.test.len())?, &splits.test.targets)
     };
     let targets = match &data.targets {
         Targets::Classes { names, .. } | Targets::Values { names, .. } => names.clone(),

@@ -63,6 +63,15 @@ impl Metrics {
     }
 }
 
+/// The figures of model outputs against `targets`: class probabilities for classes, values in
+/// the targets' units for regressors.
+pub fn of_outputs(outputs: &[f32], targets: &crate::data::Targets) -> Metrics {
+    match targets {
+        crate::data::Targets::Classes { labels, names } => classification(outputs, labels, names),
+        crate::data::Targets::Values { data, names } => regression(outputs, data, names),
+    }
+}
+
 /// A classifier's figures from class probabilities (`labels.len() × classes.len()`).
 pub fn classification(probabilities: &[f32], labels: &[u32], classes: &[String]) -> Metrics {
     let k = classes.len().max(1);

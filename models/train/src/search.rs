@@ -94,74 +94,21 @@ impl Search {
             ));
         }
         // One axis per declared hyperparameter; each value is an edit of the base options.
-        type Edit = Box<dyn Fn(&mut TrainOptions)>;
         let mut axes: Vec<Vec<Edit>> = vec![];
-        if !s.learning_rate.is_empty() {
-            axes.push(
-                s.learning_rate
-                    .iter()
-                    .map(|&v| Box::new(move |o: &mut TrainOptions| o.learning_rate = v) as Edit)
-                    .collect(),
-            );
-        }
-        if !s.hidden.is_empty() {
-            axes.push(
-                s.hidden
-                    .iter()
-                    .map(|v| {
-                        let v = v.clone();
-                        Box::new(move |o: &mut TrainOptions| match &mut o.arch {
-                            Arch::Mlp { hidden, .. } | Arch::Cnn { hidden, .. } => {
-                                *hidden = v.clone()
-                            }
-                        }) as Edit
-                    })
-                    .collect(),
-            );
-        }
-        if !s.batch_size.is_empty() {
-            axes.push(
-                s.batch_size
-                    .iter()
-                    .map(|&v| Box::new(move |o: &mut TrainOptions| o.batch_size = v) as Edit)
-                    .collect(),
-            );
-        }
-        if !s.epochs.is_empty() {
-            axes.push(
-                s.epochs
-                    .iter()
-                    .map(|&v| Box::new(move |o: &mut TrainOptions| o.epochs = v) as Edit)
-                    .collect(),
-            );
-        }
-        if !s.filters.is_empty() {
-            axes.push(
-                s.filters
-                    .iter()
-                    .map(|v| {
-                        let v = v.clone();
-                        Box::new(move |o: &mut TrainOptions| {
-                            if let Arch::Cnn { filters, .. } = &mut o.arch {
-                                *filters = v.clone()
-                            }
-                        }) as Edit
-                    })
-                    .collect(),
-            );
-        }
-        if !s.dropout.is_empty() {
-            axes.push(
-                s.dropout
-                    .iter()
-                    .map(|&v| {
-                        Box::new(move |o: &mut TrainOptions| match &mut o.arch {
-                            Arch::Mlp { dropout, .. } | Arch::Cnn { dropout, .. } => *dropout = v,
-                        }) as Edit
-                    })
-                    .collect(),
-            );
-        }
+        push_axis(&mut axes, &s.learning_rate, |o, v| o.learning_rate = v);
+        push_axis(&mut axes, &s.hidden, |o, v| match &mut o.arch {
+            Arch::Mlp { hidden, .. } | Arch::Cnn { hidden, .. } => *hidden = v,
+        });
+        push_axis(&mut axes, &s.batch_size, |o, v| o.batch_size = v);
+        push_axis(&mut axes, &s.epochs, |o, v| o.epochs = v);
+        push_axis(&mut axes, &s.filters, |o, v| {
+            if let Arch::Cnn { filters, .. } = &mut o.arch {
+                *filters = v
+            }
+        });
+        push_axis(&mut axes, &s.dropout, |o, v| match &mut o.arch {
+            Arch::Mlp { dropout, .. } | Arch::Cnn { dropout, .. } => *dropout = v,
+        });
         if axes.is_empty() {
             return Err(TrainError::Invalid(
                 "the search space is empty: give at least one of learning_rate, hidden, \
@@ -207,6 +154,29 @@ impl Search {
             })
             .collect()
     }
+}
+
+/// An edit of the base options: one value of one hyperparameter.
+type Edit = Box<dyn Fn(&mut TrainOptions)>;
+
+/// Adds an axis of `values` (none when the space does not vary it).
+fn push_axis<T: Clone + 'static>(
+    axes: &mut Vec<Vec<Edit>>,
+    values: &[T],
+    set: fn(&mut TrainOptions, T),
+) {
+    if values.is_empty() {
+        return;
+    }
+    axes.push(
+        values
+            .iter()
+            .map(|v| {
+                let v = v.clone();
+                Box::new(move |o: &mut TrainOptions| set(o, v.clone())) as Edit
+            })
+            .collect(),
+    );
 }
 
 /// One trial's figures.
