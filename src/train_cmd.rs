@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::io::IsTerminal as _;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{bail, Context};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -13,7 +13,7 @@ use litehouse_train::export::IoType;
 use litehouse_train::job::{self, JobProgress};
 use litehouse_train::search::{Method, Search, SearchProgress};
 use litehouse_train::trainer::Progress;
-use litehouse_train::{Arch, Job, Metrics, Quantize, Report, TrainOptions};
+use litehouse_train::{Arch, Job, Quantize, Report, TrainOptions};
 
 use crate::registry_args::{block_on, print_json};
 
@@ -154,55 +154,6 @@ fn arch(a: &Args) -> anyhow::Result<Arch> {
     })
 }
 
-/// Copies `s3://bucket/key` (one file) or every object under `s3://bucket/prefix/` into
-/// `dir`, and returns the local path that stands for the URI.
-async fn stage_s3(uri: &str, dir: &Path) -> anyhow::Result<PathBuf> {
-    let rest = uri.strip_prefix("s3://").unwrap_or(uri);
-    let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));
-    let store = litehouse_store::Store::open(&format!("s3://{bucket}"))
-        .await
-        .with_context(|| format!("opening {uri}"))?;
-    let keys = store
-        .list(key)
-        .await
-        .with_context(|| format!("listing {uri}"))?;
-    if keys.iter().any(|k| k == key) && !key.is_empty() {
-        let name = key.rsplit('/').next().unwrap_or("data");
-        let local = dir.join(name);
-        let object = store
-            .get(key)
-            .await
-            .with_context(|| format!("reading {uri}"))?;
-        std::fs::write(&local, &object.bytes)?;
-        return Ok(local);
-    }
-    let prefix = if key.is_empty() || key.ends_with('/') {
-        key.to_string()
-    } else {
-        format!("{key}/")
-    };
-    let under: Vec<&String> = keys.iter().filter(|k| k.starts_with(&prefix)).collect();
-    if under.is_empty() {
-        bail!("{uri}: no objects there");
-    }
-    for k in under {
-        let relative = &k[prefix.len()..];
-        if relative.is_empty() || relative.split('/').any(|part| part == "..") {
-            continue;
-        }
-        let local = dir.join(relative);
-        if let Some(parent) = local.parent() {
-            std::fs::create_dir_all(parent)?;
-        }
-        let object = store
-            .get(k)
-            .await
-            .with_context(|| format!("reading s3://{bucket}/{k}"))?;
-        std::fs::write(&local, &object.bytes)?;
-    }
-    Ok(dir.to_path_buf())
-}
-
 /// Progress on stderr: a bar over each epoch's steps on a terminal, one line per epoch and
 /// trial otherwise.
 struct Reporter {
@@ -272,32 +223,6 @@ impl Reporter {
     }
 }
 
-/// Registry metrics: the test figures of the written model, flattened to numbers.
-fn flat_metrics(m: &Metrics) -> BTreeMap<String, f64> {
-    let mut out = BTreeMap::new();
-    match m {
-        Metrics::Classify { accuracy, loss, .. } => {
-            out.insert("accuracy".into(), *accuracy);
-            out.insert("loss".into(), *loss);
-        }
-        Metrics::Regress {
-            outputs,
-            r2,
-            mae,
-            mse,
-            ..
-        } => {
-            out.insert("r2".into(), m.score());
-            out.insert("mse".into(), *mse);
-            for (i, name) in outputs.iter().enumerate() {
-                out.insert(format!("r2_{name}"), r2[i]);
-                out.insert(format!("mae_{name}"), mae[i]);
-            }
-        }
-    }
-    out
-}
-
 pub fn run(a: Args) -> anyhow::Result<()> {
     let mut options = TrainOptions::new(arch(&a)?);
     options.epochs = a.epochs;
@@ -326,7 +251,8 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     }
     let staging = tempfile::tempdir().context("creating a staging directory")?;
     let path = if a.data.starts_with("s3://") {
-        block_on(stage_s3(&a.data, staging.path()))?
+        block_on(async { Ok(litehouse_store::download(&a.data, staging.path()).await?) })
+            .with_context(|| format!("staging {}", a.data))?
     } else {
         PathBuf::from(a.data.strip_prefix("file://").unwrap_or(&a.data))
     };
@@ -418,7 +344,7 @@ async fn register(a: &Args, name: &str, report: &Report) -> anyhow::Result<(Stri
             report.task,
             a.data
         ),
-        metrics: flat_metrics(&report.test),
+        metrics: report.test.flat(),
         labels: BTreeMap::new(),
         lineage: Lineage {
             source_run: None,

@@ -230,6 +230,64 @@ pub async fn read_uri(uri: &str) -> Result<Vec<u8>, StoreError> {
     })?
 }
 
+/// Copies what `s3://bucket/key` names into `dir`: one object to `dir/<its file name>`, or
+/// every object under `s3://bucket/prefix/` to `dir/<relative key>`. Returns the local path that
+/// stands for the URI (the file, or `dir`).
+pub async fn download(uri: &str, dir: &std::path::Path) -> Result<PathBuf, StoreError> {
+    let rest = uri
+        .strip_prefix("s3://")
+        .ok_or_else(|| StoreError::InvalidUri {
+            uri: uri.into(),
+            reason: "expected s3://bucket/key or s3://bucket/prefix/".into(),
+        })?;
+    let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));
+    let store = Store::open(&format!("s3://{bucket}")).await?;
+    let keys = store.list(key).await?;
+    let write = |local: &std::path::Path, bytes: &[u8]| {
+        let io = |e| StoreError::Io {
+            store: LOCAL_FILES.into(),
+            key: local.display().to_string(),
+            op: "write",
+            source: e,
+        };
+        if let Some(parent) = local.parent() {
+            std::fs::create_dir_all(parent).map_err(io)?;
+        }
+        std::fs::write(local, bytes).map_err(io)
+    };
+    if !key.is_empty() && keys.iter().any(|k| k == key) {
+        let local = dir.join(key.rsplit('/').next().unwrap_or("data"));
+        write(&local, &store.get(key).await?.bytes)?;
+        return Ok(local);
+    }
+    let prefix = if key.is_empty() || key.ends_with('/') {
+        key.to_string()
+    } else {
+        format!("{key}/")
+    };
+    let mut found = false;
+    for k in keys.iter().filter(|k| k.starts_with(&prefix)) {
+        let relative = &k[prefix.len()..];
+        // Keys are checked by the store, but a prefix could still hold `a/../b`: never leave `dir`.
+        if relative.is_empty()
+            || relative
+                .split('/')
+                .any(|part| part == ".." || part.is_empty())
+        {
+            continue;
+        }
+        write(&dir.join(relative), &store.get(k).await?.bytes)?;
+        found = true;
+    }
+    if !found {
+        return Err(StoreError::NotFound {
+            store: format!("s3://{bucket}"),
+            key: format!("{key} (no object, and no objects under {prefix})"),
+        });
+    }
+    Ok(dir.to_path_buf())
+}
+
 /// Helpers for tests that run the same suite on every backend.
 #[doc(hidden)]
 pub mod testing {

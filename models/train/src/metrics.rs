@@ -46,6 +46,33 @@ impl Metrics {
         }
     }
 
+    /// The figures as named numbers, as the registry records them: `accuracy` and `loss`, or
+    /// `r2` (the mean), `mse`, and `r2_<output>`, `mae_<output>` per output.
+    pub fn flat(&self) -> std::collections::BTreeMap<String, f64> {
+        let mut out = std::collections::BTreeMap::new();
+        match self {
+            Metrics::Classify { accuracy, loss, .. } => {
+                out.insert("accuracy".into(), *accuracy);
+                out.insert("loss".into(), *loss);
+            }
+            Metrics::Regress {
+                outputs,
+                r2,
+                mae,
+                mse,
+                ..
+            } => {
+                out.insert("r2".into(), self.score());
+                out.insert("mse".into(), *mse);
+                for (i, name) in outputs.iter().enumerate() {
+                    out.insert(format!("r2_{name}"), r2[i]);
+                    out.insert(format!("mae_{name}"), mae[i]);
+                }
+            }
+        }
+        out
+    }
+
     /// The mean loss (cross-entropy, or MSE).
     pub fn loss(&self) -> f64 {
         match self {
