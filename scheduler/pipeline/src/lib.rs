@@ -8,6 +8,7 @@ pub mod definition;
 pub mod error;
 pub mod ir;
 pub mod roles;
+pub mod run;
 pub mod steps;
 pub mod types;
 
@@ -15,3 +16,4 @@ pub use check::{check, Plan};
 pub use compile::compile;
 pub use error::{PipelineError, Result};
 pub use ir::PipelineSpec;
+pub use run::{run, RunOptions};
