@@ -4,9 +4,11 @@ mod batch_cmd;
 mod endpoints_cmd;
 mod inspect;
 mod models_cmd;
+mod pipeline_cmd;
 mod predict;
 mod registry_args;
 mod serve;
+mod submit_cmd;
 mod train_cmd;
 
 use clap::{Parser, Subcommand};
@@ -37,6 +39,12 @@ enum Command {
     /// Train a classifier or regressor (MLP or CNN) and export it as int8 or float32 TFLite,
     /// scored by the runtime, with its serving config; optionally register it.
     Train(Box<train_cmd::Args>),
+    /// Retraining pipelines: compile to the Kubeflow Pipelines v2 IR, run locally with caching,
+    /// list, show and compare runs, promote or roll back, submit to KFP or Vertex AI.
+    Pipeline(pipeline_cmd::Args),
+    /// Run one built-in pipeline step (what a pipeline's containers run); `step KIND --help`
+    /// lists its inputs and outputs.
+    Step(pipeline_cmd::StepArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -57,6 +65,8 @@ fn main() -> std::process::ExitCode {
         Command::Endpoints(a) => endpoints_cmd::run(a),
         Command::Batch(a) => batch_cmd::run(a),
         Command::Train(a) => train_cmd::run(*a),
+        Command::Pipeline(a) => pipeline_cmd::run(a),
+        Command::Step(a) => pipeline_cmd::step(a),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

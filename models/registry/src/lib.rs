@@ -22,7 +22,9 @@ mod names;
 pub mod routing;
 
 pub use aliases::{AliasMove, Aliases};
-pub use endpoint::{DeployRequest, DeployedModel, Endpoint, TrafficSplit, TrafficSplitText};
+pub use endpoint::{
+    show_split, DeployRequest, DeployedModel, Endpoint, TrafficSplit, TrafficSplitText,
+};
 pub use error::RegistryError;
 pub use manifest::{Lineage, Manifest, ModelSummary, UploadRequest};
 pub use names::{validate_alias, validate_endpoint_id, validate_model_name};

@@ -64,6 +64,10 @@ impl Metrics {
             } => {
                 out.insert("r2".into(), self.score());
                 out.insert("mse".into(), *mse);
+                // The mean over outputs, for a gate on error across all of them.
+                if !mae.is_empty() {
+                    out.insert("mae".into(), mae.iter().sum::<f64>() / mae.len() as f64);
+                }
                 for (i, name) in outputs.iter().enumerate() {
                     out.insert(format!("r2_{name}"), r2[i]);
                     out.insert(format!("mae_{name}"), mae[i]);

@@ -264,7 +264,10 @@ fn container(plan: &Plan, step: &Step, image: &str) -> Container {
                         Some(PortType::Artifact(_)) => ir::input_artifact_path(i),
                         _ => ir::input_parameter(i),
                     },
-                    CommandPart::Output(o) => ir::output_artifact_path(o),
+                    CommandPart::Output(o) => match step.outputs.get(o) {
+                        Some(PortType::Value(_)) => ir::output_parameter_file(o),
+                        _ => ir::output_artifact_path(o),
+                    },
                 })
                 .collect();
             let args = argv.split_off(1);

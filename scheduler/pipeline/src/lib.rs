@@ -6,10 +6,13 @@ pub mod check;
 pub mod compile;
 pub mod definition;
 pub mod error;
+pub mod google_auth;
 pub mod ir;
+pub mod report;
 pub mod roles;
 pub mod run;
 pub mod steps;
+pub mod submit;
 pub mod types;
 
 pub use check::{check, Plan};

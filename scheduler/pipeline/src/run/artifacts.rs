@@ -60,7 +60,8 @@ pub async fn download(store: &Store, artifact: &ArtifactRecord, path: &Path) -> 
     }
     if artifact.file {
         let object = store.get(&format!("{}{FILE_NAME}", artifact.key)).await?;
-        return std::fs::write(path, object.bytes).map_err(|e| PipelineError::io(path.display(), e));
+        return std::fs::write(path, object.bytes)
+            .map_err(|e| PipelineError::io(path.display(), e));
     }
     std::fs::create_dir_all(path).map_err(|e| PipelineError::io(path.display(), e))?;
     let keys = store.list(&artifact.key).await?;

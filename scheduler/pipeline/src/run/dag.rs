@@ -44,10 +44,7 @@ pub fn tasks(spec: &PipelineSpec) -> Result<Vec<Task>> {
         let component = spec.components.get(&t.component_ref.name).ok_or_else(|| {
             bad(
                 name,
-                format!(
-                    "componentRef '{}' names no component",
-                    t.component_ref.name
-                ),
+                format!("componentRef '{}' names no component", t.component_ref.name),
             )
         })?;
         if component.dag.is_some() {
@@ -69,7 +66,10 @@ pub fn tasks(spec: &PipelineSpec) -> Result<Vec<Task>> {
             )
         })?;
         if executor.container.command.is_empty() {
-            return Err(bad(name, format!("executor '{label}' has an empty command")));
+            return Err(bad(
+                name,
+                format!("executor '{label}' has an empty command"),
+            ));
         }
         let mut needs: BTreeSet<String> = t.dependent_tasks.iter().cloned().collect();
         for (input, b) in &t.inputs.parameters {
@@ -140,7 +140,10 @@ pub fn tasks(spec: &PipelineSpec) -> Result<Vec<Task>> {
     }
     for t in by_name.values() {
         if let Some(missing) = t.needs.iter().find(|n| !by_name.contains_key(*n)) {
-            return Err(bad(&t.name, format!("needs task '{missing}', which the DAG does not have")));
+            return Err(bad(
+                &t.name,
+                format!("needs task '{missing}', which the DAG does not have"),
+            ));
         }
     }
     // Kahn's order; what is left over sits on a cycle.

@@ -104,7 +104,7 @@ pub async fn run(
     let spec_json = serde_json::to_vec_pretty(spec)
         .map_err(|e| PipelineError::Spec(format!("encoding: {e}")))?;
     let spec_sha = hex(&Sha256::digest(&spec_json));
-    let mut record = match &options.resume {
+    let record = match &options.resume {
         Some(run) => resume(store, &pipeline, run, &spec_sha, &tasks, options).await?,
         None => {
             let params = resolve_params(spec, &options.params, store.uri())?;
@@ -311,10 +311,13 @@ fn conclude(record: &mut RunRecord, tasks: &[Task]) {
         .find(|(_, t)| t.state == TaskState::Failed)
     {
         record.state = RunState::Failed;
-        record.reason = Some(format!(
-            "step '{name}' failed: {}",
-            t.reason.clone().unwrap_or_default()
-        ));
+        let why = t.reason.clone().unwrap_or_default();
+        // Step errors usually name their step already.
+        record.reason = Some(if why.starts_with("step ") {
+            why
+        } else {
+            format!("step '{name}' failed: {why}")
+        });
         return;
     }
     // A task skipped on its own condition (not because something before it was).
@@ -348,7 +351,11 @@ struct Scheduler<'a> {
     progress: Progress,
 }
 
-type Finished = (String, Instant, std::result::Result<task::Outcome, task::Failure>);
+type Finished = (
+    String,
+    Instant,
+    std::result::Result<task::Outcome, task::Failure>,
+);
 
 impl Scheduler<'_> {
     fn state(&self, task: &str) -> TaskState {
@@ -394,8 +401,9 @@ impl Scheduler<'_> {
             let Some(joined) = running.join_next().await else {
                 break;
             };
-            let (name, started, result) = joined
-                .map_err(|e| PipelineError::Invalid(format!("a task panicked or was cancelled: {e}")))?;
+            let (name, started, result) = joined.map_err(|e| {
+                PipelineError::Invalid(format!("a task panicked or was cancelled: {e}"))
+            })?;
             let mut rec = self.task_record(&name).clone();
             rec.finished = Some(Utc::now());
             rec.seconds = Some(started.elapsed().as_secs_f64());
@@ -421,7 +429,7 @@ impl Scheduler<'_> {
                     }
                 }
                 Err(failure) => {
-                    tracing::warn!(task = %name, reason = %failure.reason, "task failed");
+                    tracing::debug!(task = %name, reason = %failure.reason, "task failed");
                     rec.state = TaskState::Failed;
                     rec.log = failure.log;
                     rec.reason = Some(failure.reason);
@@ -561,8 +569,10 @@ impl Scheduler<'_> {
                 artifacts::download(self.store, &artifact, &path).await?;
                 self.local.insert(local);
             }
-            b.input_uris
-                .insert(input.clone(), format!("{}/{}", self.store.uri(), artifact.key));
+            b.input_uris.insert(
+                input.clone(),
+                format!("{}/{}", self.store.uri(), artifact.key),
+            );
             b.input_artifacts.insert(input, path);
         }
         let dir = self.work.join(&t.name);

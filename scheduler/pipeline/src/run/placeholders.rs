@@ -65,7 +65,9 @@ fn resolve(inner: &str, b: &Bindings) -> Result<String, String> {
             .map(value_text)
             .ok_or_else(|| missing("input parameter")),
         // An optional artifact left unbound stands for nothing.
-        ("inputs.artifacts", ".path") => Ok(b.input_artifacts.get(name).map(path).unwrap_or_default()),
+        ("inputs.artifacts", ".path") => {
+            Ok(b.input_artifacts.get(name).map(path).unwrap_or_default())
+        }
         ("inputs.artifacts", ".uri") => Ok(b.input_uris.get(name).cloned().unwrap_or_default()),
         ("outputs.artifacts", ".path") => b
             .output_artifacts

@@ -85,17 +85,31 @@ pub async fn execute(
         }
         _ => program(&argv, store).await?,
     };
-    let mut outcome = collect(task, b, store, prefix).await.map_err(|reason| Failure {
-        reason,
-        log: log.clone(),
-    })?;
-    outcome.log = log;
+    let mut outcome = collect(task, b, store, prefix)
+        .await
+        .map_err(|reason| Failure {
+            reason,
+            log: log.clone(),
+        })?;
+    outcome.log = tail(log);
     Ok(outcome)
+}
+
+/// The last [`LOG_LINES`] lines, with a note of how many went before.
+fn tail(mut log: Vec<String>) -> Vec<String> {
+    if log.len() > LOG_LINES {
+        let cut = log.len() - LOG_LINES;
+        log.drain(..cut);
+        log.insert(0, format!("({cut} earlier lines not kept)"));
+    }
+    log
 }
 
 /// Runs a program, its output captured; fails on a non-zero exit with its last lines.
 async fn program(argv: &[String], store: &Store) -> Result<Vec<String>, Failure> {
-    let (exe, args) = argv.split_first().ok_or_else(|| Failure::new("empty command"))?;
+    let (exe, args) = argv
+        .split_first()
+        .ok_or_else(|| Failure::new("empty command"))?;
     let output = tokio::process::Command::new(exe)
         .args(args)
         .env("LITEHOUSE_STORE", store.uri())
@@ -111,17 +125,15 @@ async fn program(argv: &[String], store: &Store) -> Result<Vec<String>, Failure>
         .chain(String::from_utf8_lossy(&output.stderr).lines())
         .map(String::from)
         .collect();
-    if log.len() > LOG_LINES {
-        log.drain(..log.len() - LOG_LINES);
-    }
+    log = tail(log);
     if !output.status.success() {
         let stderr = String::from_utf8_lossy(&output.stderr);
         let tail: Vec<&str> = stderr.lines().rev().take(5).collect();
         let tail: Vec<&str> = tail.into_iter().rev().collect();
-        let status = output
-            .status
-            .code()
-            .map_or_else(|| "was killed by a signal".to_string(), |c| format!("exited with {c}"));
+        let status = output.status.code().map_or_else(
+            || "was killed by a signal".to_string(),
+            |c| format!("exited with {c}"),
+        );
         return Err(Failure {
             reason: if tail.is_empty() {
                 format!("{exe} {status}")

@@ -6,7 +6,6 @@ use std::collections::BTreeMap;
 
 use litehouse_models::LoadedModel;
 use litehouse_train::data::{split, SplitOptions};
-use litehouse_train::job::MODEL_FILE;
 use serde::{Deserialize, Serialize};
 
 use super::dataset::DatasetInfo;
@@ -43,11 +42,24 @@ pub struct ChampionScore {
 /// evaluate: scores `--model` and the champion of `--name` on the model's test split.
 pub async fn evaluate(a: &StepArgs) -> Result<Vec<String>> {
     let data_dir = a.required_artifact("dataset")?;
-    let model_dir = a.required_artifact("model")?;
+    let (model_file, model_dir) = a.model_input("model")?;
     let info = DatasetInfo::read(&data_dir)?;
-    let split_record: SplitRecord = super::read_json(&model_dir.join(SPLIT_FILE))?;
-    let candidate_bytes = std::fs::read(model_dir.join(MODEL_FILE))
-        .map_err(|e| PipelineError::io(model_dir.join(MODEL_FILE).display(), e))?;
+    let mut log = Vec::new();
+    // A model trained elsewhere (a command step) has no split.json: score it on the split the
+    // built-in train step would hold out by default.
+    let split_record: SplitRecord = match model_dir.map(|d| d.join(SPLIT_FILE)) {
+        Some(p) if p.is_file() => super::read_json(&p)?,
+        _ => {
+            let s = SplitRecord::default();
+            log.push(format!(
+                "the model has no {SPLIT_FILE}: scoring on the default split (validation {}, test {}, seed {})",
+                s.validation, s.test, s.seed
+            ));
+            s
+        }
+    };
+    let candidate_bytes =
+        std::fs::read(&model_file).map_err(|e| PipelineError::io(model_file.display(), e))?;
     let name = a.text("name");
     let registry = a.registry().await?;
     let champion = match registry.resolve(&name, "champion").await {
@@ -93,11 +105,11 @@ pub async fn evaluate(a: &StepArgs) -> Result<Vec<String>> {
     .await
     .map_err(|e| PipelineError::step("evaluate", e))??;
     super::write_json(&a.out("metrics").join(METRICS_FILE), &evaluation)?;
-    let mut log = vec![format!(
+    log.push(format!(
         "candidate on {} test examples: {}",
         evaluation.examples,
         show(&evaluation.candidate)
-    )];
+    ));
     log.push(match &evaluation.champion {
         None => format!("'{name}' has no champion yet"),
         Some(c) => match &c.error {

@@ -164,6 +164,33 @@ impl StepArgs {
         Ok(dir)
     }
 
+    /// A required model input: a model artifact directory (`model.tflite` with its config and
+    /// figures) or a `.tflite` file itself, as a `command` step writes it. Returns the model
+    /// file and the directory its companions would be in (`None` for a bare file).
+    pub fn model_input(&self, name: &str) -> Result<(PathBuf, Option<PathBuf>)> {
+        let path = self
+            .artifact(name)
+            .ok_or_else(|| self.bad(name, "missing"))?;
+        if path.is_dir() {
+            let file = path.join(litehouse_train::job::MODEL_FILE);
+            if !file.is_file() {
+                return Err(self.bad(
+                    name,
+                    format!(
+                        "{} holds no {}",
+                        path.display(),
+                        litehouse_train::job::MODEL_FILE
+                    ),
+                ));
+            }
+            return Ok((file, Some(path)));
+        }
+        if path.is_file() {
+            return Ok((path, None));
+        }
+        Err(self.bad(name, format!("{} does not exist", path.display())))
+    }
+
     /// Where an output goes.
     pub fn out(&self, name: &str) -> &Path {
         self.outputs

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use litehouse_registry::{Lineage, UploadRequest};
 use litehouse_store::Condition;
-use litehouse_train::job::{CONFIG_FILE, METRICS_FILE, MODEL_FILE};
+use litehouse_train::job::{CONFIG_FILE, METRICS_FILE};
 
 use super::evaluate::Evaluation;
 use super::schema::{schema_key, SCHEMA_FILE};
@@ -14,10 +14,11 @@ use crate::error::{PipelineError, Result};
 
 /// register: uploads the model; an identical model already registered keeps its version.
 pub async fn register(a: &StepArgs) -> Result<Vec<String>> {
-    let dir = a.required_artifact("model")?;
+    let (file, dir) = a.model_input("model")?;
     let name = a.text("name");
-    let bytes = std::fs::read(dir.join(MODEL_FILE))
-        .map_err(|e| PipelineError::io(dir.join(MODEL_FILE).display(), e))?;
+    let bytes = std::fs::read(&file).map_err(|e| PipelineError::io(file.display(), e))?;
+    // A bare .tflite (a command step's) has no figures or serving config beside it.
+    let companion = |f: &str| dir.as_ref().map(|d| d.join(f));
     let sha = super::dataset::hex(&<sha2::Sha256 as sha2::Digest>::digest(&bytes));
     let registry = a.registry().await?;
     let mut log = Vec::new();
@@ -33,7 +34,8 @@ pub async fn register(a: &StepArgs) -> Result<Vec<String>> {
         ));
         m.version
     } else {
-        let report: Option<serde_json::Value> = super::read_json(&dir.join(METRICS_FILE)).ok();
+        let report: Option<serde_json::Value> =
+            companion(METRICS_FILE).and_then(|p| super::read_json(&p).ok());
         let mut metrics = BTreeMap::new();
         if let Some(m) = a.artifact("metrics") {
             let e: Evaluation = super::read_json(&m.join(super::evaluate::METRICS_FILE))?;
@@ -52,12 +54,12 @@ pub async fn register(a: &StepArgs) -> Result<Vec<String>> {
                 params.insert(key.into(), v.clone());
             }
         }
-        let serving = match std::fs::read(dir.join(CONFIG_FILE)) {
-            Ok(b) => Some(
+        let serving = match companion(CONFIG_FILE).map(std::fs::read) {
+            Some(Ok(b)) => Some(
                 serde_json::from_slice(&b)
                     .map_err(|e| PipelineError::step("register", format!("{CONFIG_FILE}: {e}")))?,
             ),
-            Err(_) => None,
+            _ => None,
         };
         let data_hash = Some(a.text("data_hash")).filter(|s| !s.is_empty());
         let request = UploadRequest {

@@ -27,6 +27,26 @@ pub struct SplitRecord {
     pub seed: u64,
 }
 
+impl Default for SplitRecord {
+    /// The train step's own defaults, read from its interface so the two cannot drift.
+    fn default() -> Self {
+        let num =
+            |name: &str, or: f64| match super::interface::TRAIN.input(name).map(|p| p.fallback) {
+                Some(super::interface::Fallback::Num(n)) => n,
+                _ => or,
+            };
+        let seed = match super::interface::TRAIN.input("seed").map(|p| p.fallback) {
+            Some(super::interface::Fallback::Int(i)) => i.unsigned_abs(),
+            _ => 42,
+        };
+        SplitRecord {
+            validation: num("validation", 0.1),
+            test: num("test", 0.1),
+            seed,
+        }
+    }
+}
+
 fn sizes(a: &StepArgs, name: &str) -> Result<Vec<usize>> {
     let text = a.text(name);
     text.split(',')
