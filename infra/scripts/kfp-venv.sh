@@ -5,7 +5,7 @@
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 venv="$root/target/kfp-venv"
-req="$root/scheduler/pipeline/tests/kfp/requirements.txt"
+req="$root/tests/pipelines/kfp-requirements.txt"
 stamp="$venv/.requirements"
 if ! cmp -s "$req" "$stamp" 2>/dev/null; then
   echo "installing the kfp packages into $venv" >&2

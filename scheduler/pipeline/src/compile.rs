@@ -35,10 +35,12 @@ pub fn compile(plan: &Plan) -> PipelineSpec {
     let mut tasks = BTreeMap::new();
     let mut components = BTreeMap::new();
     let mut executors = BTreeMap::new();
+    let conditions = inherited_conditions(plan);
     for step in &plan.steps {
         let component = format!("comp-{}", step.name);
         let executor = format!("exec-{}", step.name);
-        let (task, spec) = task_and_component(step, &component, &executor);
+        let when = conditions.get(&step.name);
+        let (task, spec) = task_and_component(step, when, &component, &executor);
         tasks.insert(step.name.clone(), task);
         components.insert(component, spec);
         executors.insert(
@@ -72,7 +74,33 @@ fn artifact_type(a: crate::types::ArtifactType) -> ArtifactTypeSchema {
     }
 }
 
-fn task_and_component(step: &Step, component: &str, executor: &str) -> (TaskSpec, ComponentSpec) {
+/// Each step's condition: its own `when`, else that of a step it reads from or waits for.
+/// Tasks downstream of a gated one carry the gate too, as the tasks inside a KFP `dsl.If`
+/// group do, so KFP skips them instead of failing on an input that was never produced.
+fn inherited_conditions(plan: &Plan) -> BTreeMap<String, (String, String)> {
+    let mut out: BTreeMap<String, (String, String)> = BTreeMap::new();
+    // Steps come in dependency order, so what a step needs is already decided.
+    for step in &plan.steps {
+        let from_inputs = step.inputs.values().filter_map(|(_, b)| match b {
+            Binding::Output { step, .. } => Some(step),
+            _ => None,
+        });
+        let inherited = from_inputs
+            .chain(&step.after)
+            .find_map(|dep| out.get(dep).cloned());
+        if let Some(c) = step.when.clone().or(inherited) {
+            out.insert(step.name.clone(), c);
+        }
+    }
+    out
+}
+
+fn task_and_component(
+    step: &Step,
+    when: Option<&(String, String)>,
+    component: &str,
+    executor: &str,
+) -> (TaskSpec, ComponentSpec) {
     let mut inputs = TaskInputs::default();
     let mut input_defs = Definitions::default();
     for (name, (ty, binding)) in &step.inputs {
@@ -129,7 +157,7 @@ fn task_and_component(step: &Step, component: &str, executor: &str) -> (TaskSpec
             }
         }
     }
-    let trigger_policy = step.when.as_ref().map(|(producer, output)| {
+    let trigger_policy = when.map(|(producer, output)| {
         let channel = ir::channel(producer, output);
         input_defs.parameters.insert(
             channel.clone(),
@@ -188,7 +216,14 @@ fn task_and_component(step: &Step, component: &str, executor: &str) -> (TaskSpec
             name: component.into(),
         },
         inputs,
-        dependent_tasks: step.after.iter().cloned().collect(),
+        dependent_tasks: step
+            .after
+            .iter()
+            .chain(when.map(|(producer, _)| producer))
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .cloned()
+            .collect(),
         caching_options: Some(CachingOptions {
             enable_cache: step.cache,
         }),

@@ -34,6 +34,12 @@ fn the_mnist_example_compiles_to_a_gated_dag() {
         Some("inputs.parameter_values['pipelinechannel--gate-passed'] == true")
     );
     assert!(register.dependent_tasks.contains(&"gate".to_string()));
+    // deploy reads register's output, so it sits behind the same gate (as inside a dsl.If).
+    let deploy = &tasks["deploy"];
+    assert_eq!(deploy.trigger_policy, register.trigger_policy);
+    assert!(deploy.dependent_tasks.contains(&"gate".to_string()));
+    assert!(deploy.dependent_tasks.contains(&"register".to_string()));
+    assert!(tasks["evaluate"].trigger_policy.is_none());
     assert_eq!(
         tasks["ingest"]
             .caching_options
