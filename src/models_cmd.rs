@@ -211,6 +211,25 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                                     .unwrap_or_default()
                             );
                         }
+                        if !aliases.history.is_empty() {
+                            println!("\nalias history (newest last):");
+                            let v = |x: Option<u64>| x.map_or("-".to_string(), |v| format!("v{v}"));
+                            for h in &aliases.history {
+                                println!(
+                                    "  {}  {:<18} {} -> {}  by {}{}",
+                                    h.at.format("%Y-%m-%dT%H:%M:%SZ"),
+                                    h.alias,
+                                    v(h.from),
+                                    v(h.to),
+                                    if h.by.is_empty() { "-" } else { &h.by },
+                                    if h.reason.is_empty() {
+                                        String::new()
+                                    } else {
+                                        format!(": {}", h.reason)
+                                    }
+                                );
+                            }
+                        }
                     }
                 }
             },
