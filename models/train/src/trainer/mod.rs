@@ -156,9 +156,13 @@ impl Prep {
     }
 }
 
+/// Held for the whole of a training: see [`train`].
+static TRAINING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// Trains on `train`, scores `validation` after each epoch, and returns the best epoch's
 /// network. Classifiers get a softmax head; regressors get their standardization folded into
-/// the first and last layers, so the network takes and gives raw values.
+/// the first and last layers, so the network takes and gives raw values. Trainings in one
+/// process run one at a time (burn's random state is shared).
 pub fn train(
     train: &Dataset,
     validation: &Dataset,
@@ -222,6 +226,12 @@ pub fn train(
         }
     };
 
+    // burn's random state (weight init, dropout masks) is one per backend, not per device, so
+    // two trainings at once in a process (parallel pipeline tasks, tests) would draw from each
+    // other's stream and lose their seeds' reproducibility: one training at a time.
+    let _one_at_a_time = TRAINING
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     let device = Device::flex().autodiff();
     device.seed(options.seed);
     let mut model = Net::new(&options.arch, &train.item_shape, outputs, &device)?;

@@ -141,6 +141,10 @@ fn the_exported_cnn_computes_what_burn_computes() {
             names: vec!["a".into(), "b".into(), "c".into()],
         },
     };
+    // Seeding burn touches the random state trainings share.
+    let _one_at_a_time = super::TRAINING
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     let device = Device::flex();
     device.seed(7);
     let arch = Arch::Cnn {
