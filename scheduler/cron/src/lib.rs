@@ -1,0 +1,13 @@
+//! Schedules for litehouse pipelines: cron expressions evaluated in IANA time zones (DST gaps
+//! and repeats handled), schedule files, ticks run exactly once across any number of daemons
+//! by leases taken with conditional writes in the store, the daemon, and the trigger the
+//! scheduled Lambda calls.
+
+pub mod error;
+pub mod expr;
+pub mod schedule;
+pub mod template;
+
+pub use error::{CronError, Result};
+pub use expr::CronExpr;
+pub use schedule::{Missed, Overlap, Schedule};
