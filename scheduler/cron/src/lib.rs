@@ -3,10 +3,13 @@
 //! by leases taken with conditional writes in the store, the daemon, and the trigger the
 //! scheduled Lambda calls.
 
+pub mod daemon;
 pub mod error;
 pub mod expr;
+pub mod runner;
 pub mod schedule;
 pub mod template;
+pub mod ticks;
 
 pub use error::{CronError, Result};
 pub use expr::CronExpr;

@@ -8,8 +8,11 @@ use std::collections::BTreeMap;
 use serde_json::{json, Map, Value};
 
 use crate::error::{PipelineError, Result};
+
 use crate::ir::PipelineSpec;
 use crate::types::ValueType;
+/// The HTTP client submissions and token requests go through.
+pub use reqwest::Client as HttpClient;
 
 /// Where a run goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
