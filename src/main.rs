@@ -7,6 +7,7 @@ mod models_cmd;
 mod pipeline_cmd;
 mod predict;
 mod registry_args;
+mod schedule_cmd;
 mod serve;
 mod submit_cmd;
 mod train_cmd;
@@ -42,6 +43,9 @@ enum Command {
     /// Retraining pipelines: compile to the Kubeflow Pipelines v2 IR, run locally with caching,
     /// list, show and compare runs, promote or roll back, submit to KFP or Vertex AI.
     Pipeline(pipeline_cmd::Args),
+    /// Schedules: pipelines on a cron timetable in any time zone, every tick recorded in the
+    /// store and run once however many daemons share it.
+    Schedule(schedule_cmd::Args),
     /// Run one built-in pipeline step (what a pipeline's containers run); `step KIND --help`
     /// lists its inputs and outputs.
     Step(pipeline_cmd::StepArgs),
@@ -67,6 +71,7 @@ fn main() -> std::process::ExitCode {
         Command::Train(a) => train_cmd::run(*a),
         Command::Pipeline(a) => pipeline_cmd::run(a),
         Command::Step(a) => pipeline_cmd::step(a),
+        Command::Schedule(a) => schedule_cmd::run(a),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

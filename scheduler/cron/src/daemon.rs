@@ -118,6 +118,7 @@ pub async fn run(
         .map_err(|e| CronError::Invalid(format!("starting the timer: {e}")))?;
 
     let mut pruned = now - Duration::hours(2);
+    let mut adopted = now;
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
@@ -146,6 +147,12 @@ pub async fn run(
                     &events,
                 )
                 .await?;
+            }
+        }
+        if now - adopted > options.leasing.lease {
+            adopted = now;
+            for slot in &slots {
+                adopt_abandoned(&store, &slot.schedule, &options.leasing, &mut running).await?;
             }
         }
         if now - pruned > Duration::hours(1) {
@@ -257,6 +264,27 @@ async fn start_tick(
     }
     let (store, s, leasing) = (store.clone(), s.clone(), leasing.clone());
     running.spawn(async move { runner::run_tick(&store, &s, t, &leasing, "daemon").await });
+    Ok(())
+}
+
+/// Ticks whose holder stopped renewing its lease (a daemon killed or cut off): claimed here,
+/// which takes them over and resumes their run.
+async fn adopt_abandoned(
+    store: &Store,
+    s: &Schedule,
+    leasing: &Leasing,
+    running: &mut JoinSet<Result<Option<TickRecord>>>,
+) -> Result<()> {
+    let now = Utc::now();
+    for r in ticks::history(store, &s.id, Some(10)).await? {
+        if r.state == TickState::Running && r.lease_until.is_none_or(|l| l < now) {
+            tracing::info!(tick = %r.tick, holder = %r.holder, "taking over an abandoned tick");
+            let (store, s, leasing, t) = (store.clone(), s.clone(), leasing.clone(), r.scheduled);
+            running.spawn(async move {
+                runner::run_tick(&store, &s, t, &leasing, "daemon (takeover)").await
+            });
+        }
+    }
     Ok(())
 }
 

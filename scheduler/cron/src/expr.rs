@@ -201,15 +201,17 @@ fn gap_end(tz: Tz, wall: NaiveDateTime) -> Option<DateTime<Utc>> {
     let probe = (wall - Duration::seconds(i64::from(before.local_minus_utc()))).and_utc();
     let after = offset(probe);
     // The transition lies within the day before `probe`: bisect to the second.
-    let (mut lo, mut hi) = (probe - Duration::days(1), probe);
-    while hi - lo > Duration::seconds(1) {
+    let at = |secs: i64| DateTime::<Utc>::from_timestamp(secs, 0);
+    let (mut lo, mut hi) = (probe.timestamp() - 86_400, probe.timestamp());
+    while hi - lo > 1 {
         let mid = lo + (hi - lo) / 2;
-        if offset(mid) == after {
+        if offset(at(mid)?) == after {
             hi = mid;
         } else {
             lo = mid;
         }
     }
+    let hi = at(hi)?;
     Some(hi)
 }
 

@@ -102,7 +102,8 @@ pub async fn run_tick(
         Claim::Won(h) => h,
         Claim::Taken(_) => return Ok(None),
     };
-    if s.jitter_seconds > 0 {
+    // Jitter spreads scheduled load; a tick asked for by hand runs at once.
+    if s.jitter_seconds > 0 && trigger != "run-now" {
         let wait = fastrand::u64(..=s.jitter_seconds * 1000);
         tokio::time::sleep(StdDuration::from_millis(wait)).await;
     }
