@@ -7,10 +7,13 @@ EXAMPLE_MODEL ?= models/runtime/testdata/fetched/MNISTnet_v2_uint8_quant.tflite
 PORT ?= 8080
 BATCH_ROWS ?= 100000 1000000
 LAMBDA_PORT ?= 9000
-# FN=predict (the serving Router) or FN=batch (one batch step per invocation)
+# FN=predict (the serving Router), FN=batch (one batch step per invocation) or FN=trigger (one
+# scheduled tick per invocation)
 FN ?= predict
 ifeq ($(FN),batch)
 EVENT ?= functions/batch/events/shard-linnerud.json
+else ifeq ($(FN),trigger)
+EVENT ?= functions/trigger/events/eventbridge-scheduled.json
 else
 EVENT ?= functions/predict/events/function-url-predict-linnerud.json
 endif
@@ -58,12 +61,14 @@ fixtures:
 build:
 	$(CARGO) build --release -p litehouse
 
-## lambda-watch: a function (FN=predict | batch) under cargo-lambda's local Runtime API emulator
+## lambda-watch: a function (FN=predict | batch | trigger) under cargo-lambda's local Runtime API emulator
 lambda-watch: fixtures
 	bin=$$(bash infra/scripts/tools-venv.sh) && PATH=$$bin:$$PATH \
 	  cargo lambda watch -p litehouse-$(FN) --bin $(FN) \
 	  --invoke-address 127.0.0.1 --invoke-port $(LAMBDA_PORT) \
-	  --env-var LITEHOUSE_MODELS=$(CURDIR)/models/catalog
+	  --env-var LITEHOUSE_MODELS=$(CURDIR)/models/catalog \
+	  --env-var LITEHOUSE_SCHEDULES=functions/trigger/events/schedules.yaml \
+	  --env-var LITEHOUSE_STORE=$(CURDIR)/.litehouse
 
 ## lambda-invoke: send a committed event (EVENT=...; FN=batch sends a shard event) to lambda-watch
 lambda-invoke:

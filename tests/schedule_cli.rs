@@ -191,7 +191,12 @@ fn a_daemon_killed_holding_a_lease_has_its_tick_taken_over_and_run_once() {
     let n = lines.len();
     lines.sort();
     lines.dedup();
-    assert_eq!(lines.len(), n, "a tick ran twice:\n{log}\n{:#?}", ticks(dir.path()));
+    assert_eq!(
+        lines.len(),
+        n,
+        "a tick ran twice:\n{log}\n{:#?}",
+        ticks(dir.path())
+    );
 }
 
 #[test]

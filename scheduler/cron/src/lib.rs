@@ -10,6 +10,7 @@ pub mod runner;
 pub mod schedule;
 pub mod template;
 pub mod ticks;
+pub mod trigger;
 
 pub use error::{CronError, Result};
 pub use expr::CronExpr;
