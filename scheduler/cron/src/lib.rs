@@ -5,6 +5,7 @@
 
 pub mod daemon;
 pub mod error;
+pub mod export;
 pub mod expr;
 pub mod runner;
 pub mod schedule;
