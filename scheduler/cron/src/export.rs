@@ -22,7 +22,7 @@ pub fn eventbridge_cron(s: &Schedule) -> Result<String, String> {
                 s.cron.text()
             ))
         }
-        _ => &f[..],
+        _ => f,
     };
     let any = |x: &str| x == "*" || x == "?";
     let dow = weekday_names(&rest[4]).map_err(|e| format!("schedule '{}', cron: {e}", s.id))?;
