@@ -215,15 +215,11 @@ async fn start_tick(
         None => s.paused,
     };
     if paused {
-        if ticks::record_not_run(
-            store,
-            base.clone(),
-            TickState::Skipped,
-            "schedule paused".into(),
-        )
-        .await?
-        {
-            events(&Event::Tick(Box::new(base)));
+        let mut skipped = base.clone();
+        skipped.state = TickState::Skipped;
+        skipped.reason = Some("schedule paused".into());
+        if ticks::record_not_run(store, base, TickState::Skipped, "schedule paused".into()).await? {
+            events(&Event::Tick(Box::new(skipped)));
         }
         return Ok(());
     }
@@ -240,19 +236,14 @@ async fn start_tick(
             .collect();
         if let Some(first) = live.first() {
             if s.overlap == Overlap::Forbid {
+                let why = format!(
+                    "overlap: tick {} still running (overlap: forbid)",
+                    first.tick
+                );
                 let mut skipped = base.clone();
-                skipped.reason = Some(format!("overlap: tick {} still running", first.tick));
-                if ticks::record_not_run(
-                    store,
-                    base,
-                    TickState::Skipped,
-                    format!(
-                        "overlap: tick {} still running (overlap: forbid)",
-                        first.tick
-                    ),
-                )
-                .await?
-                {
+                skipped.state = TickState::Skipped;
+                skipped.reason = Some(why.clone());
+                if ticks::record_not_run(store, base, TickState::Skipped, why).await? {
                     events(&Event::Tick(Box::new(skipped)));
                 }
                 return Ok(());

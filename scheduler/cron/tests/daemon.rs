@@ -29,7 +29,7 @@ params:
 steps:
   note:
     uses: command
-    command: [sh, -c, "sleep $1; echo $0 >> {}", "{{{{ inputs.stamp }}}}", "{{{{ inputs.pause }}}}"]
+    command: [sh, -c, "sleep $1 && echo $0 >> {}", "{{{{ inputs.stamp }}}}", "{{{{ inputs.pause }}}}"]
     with: {{ stamp: "{{{{ params.stamp }}}}", pause: "{{{{ params.pause }}}}" }}
 "#,
             log.display()
@@ -358,4 +358,62 @@ fn bad_schedule_files_name_the_schedule_and_field() {
         }
     }
     assert!(failures.is_empty(), "\n{}", failures.join("\n"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_paused_schedule_records_its_ticks_skipped_until_resumed() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = local(dir.path()).await;
+    let s = schedules(dir.path(), "    cron: \"* * * * * *\"\n");
+    let pause = |paused| ticks::PauseState {
+        paused,
+        by: "test".into(),
+        reason: "data late".into(),
+        at: Utc::now(),
+    };
+    ticks::set_paused(&store, "t", &pause(true)).await.unwrap();
+    daemon_for(&store, s.clone(), options(5), 3).await;
+    let h = ticks::history(&store, "t", None).await.unwrap();
+    assert!(!h.is_empty());
+    assert!(
+        h.iter().all(
+            |r| r.state == TickState::Skipped && r.reason.as_deref() == Some("schedule paused")
+        ),
+        "{h:#?}"
+    );
+    assert!(logged(dir.path()).is_empty());
+    ticks::set_paused(&store, "t", &pause(false)).await.unwrap();
+    daemon_for(&store, s, options(5), 3).await;
+    assert!(
+        !logged(dir.path()).is_empty(),
+        "resumed schedule ran nothing"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_failing_run_is_retried_with_backoff_and_recorded_with_its_attempts() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = local(dir.path()).await;
+    let mut s = schedules(
+        dir.path(),
+        "    cron: \"0 3 * * *\"\n    retries: 2\n    retry_backoff_seconds: 1\n",
+    );
+    // A pause that is not a number makes `sleep` fail, so every attempt fails.
+    s[0].params.insert("pause".into(), "soon".into());
+    let t = s[0]
+        .cron
+        .between(Utc::now() - Duration::days(1), Utc::now(), s[0].tz, 1)[0];
+    let started = std::time::Instant::now();
+    let r = runner::run_tick(&store, &s[0], t, &Leasing::new(5), "test")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(r.state, TickState::Failed, "{r:#?}");
+    assert_eq!(r.attempt, 3, "{r:#?}");
+    assert!(
+        r.reason.as_deref().unwrap().contains("sh exited with 1"),
+        "{r:#?}"
+    );
+    // Backoff 1 s then 2 s.
+    assert!(started.elapsed() >= StdDuration::from_secs(3));
 }
