@@ -39,6 +39,9 @@ pub struct Args {
     /// Credentials).
     #[arg(long, env = "LITEHOUSE_SUBMIT_TOKEN", hide_env_values = true)]
     token: Option<String>,
+    /// Vertex AI job id (pipelineJobId): submitting the same id again starts nothing new.
+    #[arg(long)]
+    job_id: Option<String>,
     /// Override the API's base URL (a private endpoint).
     #[arg(long)]
     api: Option<String>,
@@ -61,6 +64,7 @@ pub async fn run(a: Args, json: bool) -> anyhow::Result<()> {
         service_account: a.service_account.clone(),
         experiment: a.experiment.clone(),
         labels: parse_pairs("--label", &a.labels, |v| Ok(v.to_string()))?,
+        job_id: a.job_id.clone(),
     };
     let token = match (&a.token, &target) {
         (Some(t), _) => Some(t.clone()),
@@ -74,6 +78,10 @@ pub async fn run(a: Args, json: bool) -> anyhow::Result<()> {
     let done = submit::submit(&target, &spec, &submission, token.as_deref()).await?;
     if json {
         return print_json(&done);
+    }
+    if done.response.get("duplicate") == Some(&serde_json::Value::Bool(true)) {
+        say!("already submitted: {} exists; nothing new started", done.id);
+        return Ok(());
     }
     say!("submitted {} to {}", submission.display_name, done.url);
     if !done.id.is_empty() {

@@ -586,40 +586,45 @@ fn submit_posts_a_pipeline_job_vertex_ai_s_own_types_accept_with_adc() {
         Command::new(&py)
             .args(["tests/pipelines/vertex_api.py"])
             .arg(tmp.path())
+            .arg("2")
             .spawn()
             .unwrap(),
     );
     let port = wait_for(&tmp.path().join("port"), &mut helper.0);
-    let out = litehouse()
-        .args([
-            "pipeline",
-            "submit",
-            LINNERUD,
-            "--to",
-            "vertex://test-project/us-central1",
-        ])
-        .args(["--api", &format!("http://127.0.0.1:{port}")])
-        .args([
-            "--pipeline-root",
-            "gs://bucket/root",
-            "--param",
-            "traffic=20",
-        ])
-        .args([
-            "--label",
-            "team=ml",
-            "--service-account",
-            "runner@test-project.iam.gserviceaccount.com",
-            "--json",
-        ])
-        .env(
-            "GOOGLE_APPLICATION_CREDENTIALS",
-            tmp.path().join("key.json"),
-        )
-        .env_remove("GOOGLE_OAUTH_ACCESS_TOKEN")
-        .env_remove("LITEHOUSE_SUBMIT_TOKEN")
-        .output()
-        .unwrap();
+    let submit = || {
+        litehouse()
+            .args([
+                "pipeline",
+                "submit",
+                LINNERUD,
+                "--to",
+                "vertex://test-project/us-central1",
+            ])
+            .args(["--api", &format!("http://127.0.0.1:{port}")])
+            .args([
+                "--pipeline-root",
+                "gs://bucket/root",
+                "--param",
+                "traffic=20",
+            ])
+            .args([
+                "--label",
+                "team=ml",
+                "--service-account",
+                "runner@test-project.iam.gserviceaccount.com",
+                "--json",
+            ])
+            .env(
+                "GOOGLE_APPLICATION_CREDENTIALS",
+                tmp.path().join("key.json"),
+            )
+            .env_remove("GOOGLE_OAUTH_ACCESS_TOKEN")
+            .env_remove("LITEHOUSE_SUBMIT_TOKEN")
+            .args(["--job-id", "nightly-20261204"])
+            .output()
+            .unwrap()
+    };
+    let out = submit();
     assert!(
         out.status.success(),
         "{}",
@@ -627,10 +632,8 @@ fn submit_posts_a_pipeline_job_vertex_ai_s_own_types_accept_with_adc() {
     );
     let answer: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(
-        answer["id"]
-            .as_str()
-            .unwrap()
-            .starts_with("projects/test-project/locations/us-central1/pipelineJobs/"),
+        answer["id"].as_str().unwrap()
+            == "projects/test-project/locations/us-central1/pipelineJobs/nightly-20261204",
         "{answer:#}"
     );
     let body: Value =
@@ -646,4 +649,13 @@ fn submit_posts_a_pipeline_job_vertex_ai_s_own_types_accept_with_adc() {
         body["serviceAccount"],
         "runner@test-project.iam.gserviceaccount.com"
     );
+    // The same job id again: Vertex AI says ALREADY_EXISTS; nothing new starts.
+    let again = submit();
+    assert!(
+        again.status.success(),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    let answer: Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert_eq!(answer["response"]["duplicate"], true, "{answer:#}");
 }

@@ -8,7 +8,9 @@ made now), then STATE_DIR/port. POST /token must carry a JWT-bearer assertion th
 verifies against that key, for this token_uri, with the cloud-platform scope; the answer is an
 access token. POST /v1/projects/P/locations/L/pipelineJobs must carry that token and a body that
 aiplatform_v1.PipelineJob parses with unknown fields refused; it is saved to STATE_DIR/body.json.
-Serves until it has answered one pipeline job.
+A `pipelineJobId` query parameter names the job; the same id again is refused with 409
+ALREADY_EXISTS, as the real API does. Serves until it has answered JOBS pipeline-job requests
+(default 1): vertex_api.py STATE_DIR [JOBS].
 """
 import json
 import os
@@ -32,6 +34,8 @@ public_pem = key.public_key().public_bytes(
     serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
 )
 token = secrets.token_urlsafe(24)
+jobs_wanted = int(sys.argv[2]) if len(sys.argv) > 2 else 1
+seen_ids = set()
 JOBS = re.compile(r"^/v1/projects/([^/]+)/locations/([^/]+)/pipelineJobs(\?.*)?$")
 
 
@@ -68,19 +72,27 @@ class Handler(BaseHTTPRequestHandler):
                 self.answer(401, {"error": {"code": 401, "message": "bad or missing token", "status": "UNAUTHENTICATED"}})
                 return
             job = aiplatform_v1.PipelineJob.from_json(raw, ignore_unknown_fields=False)
+            query = urllib.parse.parse_qs(urllib.parse.urlparse(self.path).query)
+            job_id = query.get("pipelineJobId", [None])[0]
+            if job_id is not None and job_id in seen_ids:
+                self.server.answered += 1
+                self.answer(409, {"error": {"code": 409, "message": f"PipelineJob {job_id} already exists", "status": "ALREADY_EXISTS"}})
+                return
+            if job_id is not None:
+                seen_ids.add(job_id)
             if not job.runtime_config.gcs_output_directory:
                 raise ValueError("runtimeConfig.gcsOutputDirectory is empty")
             with open(os.path.join(state, "body.json"), "w") as f:
                 f.write(raw.decode())
-            name = f"projects/{m.group(1)}/locations/{m.group(2)}/pipelineJobs/{secrets.randbelow(10**12)}"
+            name = f"projects/{m.group(1)}/locations/{m.group(2)}/pipelineJobs/{job_id or secrets.randbelow(10**12)}"
             self.answer(200, {"name": name, "displayName": job.display_name, "state": "PIPELINE_STATE_QUEUED"})
-            self.server.done = True
+            self.server.answered += 1
         except Exception as e:
             self.answer(400, {"error": {"code": 400, "message": str(e), "status": "INVALID_ARGUMENT"}})
 
 
 server = HTTPServer(("127.0.0.1", 0), Handler)
-server.done = False
+server.answered = 0
 server.token_uri = f"http://127.0.0.1:{server.server_address[1]}/token"
 with open(os.path.join(state, "key.json"), "w") as f:
     json.dump(
@@ -98,5 +110,5 @@ with open(os.path.join(state, "key.json"), "w") as f:
 with open(os.path.join(state, "port.tmp"), "w") as f:
     f.write(str(server.server_address[1]))
 os.replace(os.path.join(state, "port.tmp"), os.path.join(state, "port"))
-while not server.done:
+while server.answered < jobs_wanted:
     server.handle_request()

@@ -282,6 +282,8 @@ async fn submit(
         service_account: s.service_account.clone(),
         experiment: None,
         labels: [("schedule".to_string(), s.id.to_lowercase())].into(),
+        // The tick's run name: a redelivered tick is refused by Vertex AI as a duplicate.
+        job_id: Some(vertex_job_id(&run)),
     };
     match submit::submit(&target, spec, &submission, token.as_deref()).await {
         Ok(done) => Attempt {
@@ -293,6 +295,41 @@ async fn submit(
     }
 }
 
+/// A run name as a Vertex AI job id: lowercase letters, digits and '-', starting with a letter.
+fn vertex_job_id(run: &str) -> String {
+    let id: String = run
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    let id = if id.starts_with(|c: char| c.is_ascii_lowercase()) {
+        id
+    } else {
+        format!("t-{id}")
+    };
+    id.chars().take(128).collect()
+}
+
 fn reqwest_client() -> litehouse_pipeline::submit::HttpClient {
     litehouse_pipeline::submit::HttpClient::new()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::vertex_job_id;
+
+    #[test]
+    fn run_names_become_vertex_job_ids() {
+        assert_eq!(
+            vertex_job_id("retrain_mnist-20261204t030000z"),
+            "retrain-mnist-20261204t030000z"
+        );
+        assert_eq!(vertex_job_id("2026-nightly"), "t-2026-nightly");
+        assert_eq!(vertex_job_id(&"a".repeat(200)).len(), 128);
+    }
 }

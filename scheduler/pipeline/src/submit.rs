@@ -108,6 +108,9 @@ pub struct Submission {
     pub experiment: Option<String>,
     /// Vertex AI labels.
     pub labels: BTreeMap<String, String>,
+    /// Vertex AI's `pipelineJobId`: a job id the server refuses twice, so a retried or
+    /// redelivered submission starts nothing new (lowercase letters, digits, '-').
+    pub job_id: Option<String>,
 }
 
 /// The parameter values, typed by the spec's root inputs.
@@ -218,7 +221,20 @@ pub async fn submit(
         Target::Kfp { .. } => kfp_body(spec, s)?,
         Target::Vertex { .. } => vertex_body(spec, s)?,
     };
-    let url = target.url();
+    let mut url = target.url();
+    if let (Target::Vertex { .. }, Some(id)) = (target, &s.job_id) {
+        let ok = id.len() <= 128
+            && id.starts_with(|c: char| c.is_ascii_lowercase())
+            && id
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+        if !ok {
+            return Err(PipelineError::Invalid(format!(
+                "job id {id:?}: Vertex AI takes 1 to 128 lowercase letters, digits and '-', starting with a letter"
+            )));
+        }
+        url = format!("{url}?pipelineJobId={id}");
+    }
     let client = reqwest::Client::builder()
         .timeout(std::time::Duration::from_secs(60))
         .build()
@@ -236,6 +252,23 @@ pub async fn submit(
         .text()
         .await
         .map_err(|e| PipelineError::Invalid(format!("POST {url}: reading the answer: {e}")))?;
+    if status == reqwest::StatusCode::CONFLICT && s.job_id.is_some() {
+        // ALREADY_EXISTS: this job was submitted before; nothing new was started.
+        let id = match target {
+            Target::Vertex {
+                project, location, ..
+            } => format!(
+                "projects/{project}/locations/{location}/pipelineJobs/{}",
+                s.job_id.as_deref().unwrap_or_default()
+            ),
+            Target::Kfp { .. } => String::new(),
+        };
+        return Ok(Submitted {
+            id,
+            url,
+            response: serde_json::json!({"duplicate": true, "answer": text}),
+        });
+    }
     if !status.is_success() {
         return Err(PipelineError::Invalid(format!(
             "POST {url}: {status}: {}",
