@@ -133,11 +133,7 @@ struct RoleArgs {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
-    runtime.block_on(dispatch(args))
+    crate::registry_args::block_on_threads(dispatch(args))
 }
 
 async fn dispatch(args: Args) -> anyhow::Result<()> {
@@ -594,15 +590,14 @@ pub struct StepArgs {
 /// `litehouse step KIND --input value ... --out-output path`: one built-in step, as a KFP
 /// container runs it.
 pub fn step(a: StepArgs) -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
     if a.args.iter().any(|x| x == "--help" || x == "-h") {
         print_step_help(&a.kind)?;
         return Ok(());
     }
-    for line in runtime.block_on(litehouse_pipeline::steps::execute(&a.kind, &a.args))? {
+    let log = crate::registry_args::block_on_threads(async {
+        Ok(litehouse_pipeline::steps::execute(&a.kind, &a.args).await?)
+    })?;
+    for line in log {
         say!("{line}");
     }
     Ok(())
@@ -611,14 +606,7 @@ pub fn step(a: StepArgs) -> anyhow::Result<()> {
 fn print_step_help(kind: &str) -> anyhow::Result<()> {
     use litehouse_pipeline::steps::interface;
     let Some(i) = interface::builtin(kind) else {
-        bail!(
-            "unknown step '{kind}' (steps: {})",
-            interface::BUILTINS
-                .iter()
-                .map(|i| i.kind)
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
+        bail!("{}", interface::unknown(kind));
     };
     say!("litehouse step {}: {}\n\ninputs:", i.kind, i.summary);
     for p in i.inputs {

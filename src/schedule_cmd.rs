@@ -105,11 +105,7 @@ enum Command {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
-    runtime.block_on(dispatch(args))
+    crate::registry_args::block_on_threads(dispatch(args))
 }
 
 fn find<'a>(all: &'a [Schedule], id: &str) -> anyhow::Result<&'a Schedule> {
@@ -309,10 +305,7 @@ async fn dispatch(args: Args) -> anyhow::Result<()> {
                 }
                 None => {
                     let k = ticks::key(&s.id, at);
-                    let existing = ticks::history(&store, &s.id, None)
-                        .await?
-                        .into_iter()
-                        .find(|r| r.scheduled == at);
+                    let existing = ticks::get(&store, &s.id, at).await?;
                     if json {
                         return print_json(&existing);
                     }

@@ -77,10 +77,9 @@ async fn handle(state: &State, payload: Json) -> Result<Json, Error> {
         Some(r) => (false, Some(r)),
         None => {
             // Redelivered: someone holds or finished it. Answer with what is recorded.
-            let h = ticks::history(&state.store, &s.id, None).await?;
             (
                 true,
-                h.into_iter().find(|r| r.scheduled == request.scheduled),
+                ticks::get(&state.store, &s.id, request.scheduled).await?,
             )
         }
     };

@@ -247,6 +247,11 @@ pub async fn renew(
     }
 }
 
+/// One tick's record, if it has one.
+pub async fn get(store: &Store, schedule: &str, t: DateTime<Utc>) -> Result<Option<TickRecord>> {
+    Ok(read(store, &key(schedule, t)).await?.map(|(r, _)| r))
+}
+
 /// Writes a held tick's final (or interrupted) state.
 pub async fn finish(
     store: &Store,

@@ -331,6 +331,18 @@ pub const BUILTINS: &[&Interface] = &[
     &INGEST, &VALIDATE, &TRAIN, &EVALUATE, &GATE, &REGISTER, &DEPLOY,
 ];
 
+/// Why `kind` names no built-in step, listing those that exist.
+pub fn unknown(kind: &str) -> String {
+    format!(
+        "unknown step '{kind}' (steps: {})",
+        BUILTINS
+            .iter()
+            .map(|i| i.kind)
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
+}
+
 /// A built-in step by name.
 pub fn builtin(kind: &str) -> Option<&'static Interface> {
     BUILTINS.iter().copied().find(|i| i.kind == kind)

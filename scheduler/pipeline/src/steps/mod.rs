@@ -32,16 +32,8 @@ pub struct StepArgs {
 impl StepArgs {
     /// Parses `--name value` pairs for `kind`, refusing unknown names and missing inputs.
     pub fn parse(kind: &str, args: &[String]) -> Result<StepArgs> {
-        let i = interface::builtin(kind).ok_or_else(|| {
-            PipelineError::Invalid(format!(
-                "unknown step '{kind}' (steps: {})",
-                interface::BUILTINS
-                    .iter()
-                    .map(|i| i.kind)
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ))
-        })?;
+        let i = interface::builtin(kind)
+            .ok_or_else(|| PipelineError::Invalid(interface::unknown(kind)))?;
         let mut values = BTreeMap::new();
         let mut outputs = BTreeMap::new();
         let (mut pipeline, mut run) = (String::from("pipeline"), String::from("manual"));
