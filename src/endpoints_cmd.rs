@@ -1,5 +1,5 @@
-//! `litehouse endpoints create|describe|list|delete|deploy|undeploy|split`: endpoints and their
-//! traffic splits, with Vertex AI's rules.
+//! `litehouse endpoints create|describe|list|delete|deploy|undeploy|split|logging`: endpoints,
+//! their traffic splits (with Vertex AI's rules) and request-response logging.
 
 use litehouse_registry::{DeployRequest, Endpoint};
 
@@ -81,6 +81,21 @@ enum Command {
         id: String,
         /// DEPLOYED_ID=PERCENT pairs.
         split: String,
+        /// Apply only if the endpoint still has this etag.
+        #[arg(long)]
+        etag: Option<String>,
+    },
+    /// Log a share of the endpoint's requests with their answers (Vertex AI's request-response
+    /// logging), to prediction-logs/ in the store `serve` writes to.
+    Logging {
+        /// Endpoint id.
+        id: String,
+        /// Share of requests logged, 0 to 1.
+        #[arg(long, conflicts_with = "default", required_unless_present = "default")]
+        sampling_rate: Option<f64>,
+        /// Forget the endpoint's own rate: the server's --log-predictions applies again.
+        #[arg(long)]
+        default: bool,
         /// Apply only if the endpoint still has this etag.
         #[arg(long)]
         etag: Option<String>,
@@ -188,6 +203,16 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                         .await?,
                 )?
             }
+            Command::Logging {
+                id,
+                sampling_rate,
+                default: _,
+                etag,
+            } => show(
+                &registry
+                    .set_prediction_logging(&id, sampling_rate, etag.as_deref())
+                    .await?,
+            )?,
             Command::Split { id, split, etag } => show(
                 &registry
                     .set_traffic_split(&id, &parse_split(&split)?, etag.as_deref())
@@ -205,6 +230,9 @@ fn print_endpoint(e: &Endpoint) {
         "  traffic split  {}",
         litehouse_registry::TrafficSplitText(&e.traffic_split)
     );
+    if let Some(logging) = &e.prediction_logging {
+        println!("  logging        {} of requests", logging.sampling_rate);
+    }
     for d in &e.deployed_models {
         println!(
             "  deployed {:<5} {} version {}  \"{}\"{}",

@@ -18,6 +18,14 @@ use clap::{Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "litehouse", version, about, long_about = None)]
 struct Cli {
+    /// Log lines as human text or as one JSON object per line (to stderr).
+    #[arg(
+        long,
+        global = true,
+        env = "LITEHOUSE_LOG_FORMAT",
+        default_value = "text"
+    )]
+    log_format: litehouse_telemetry::LogFormat,
     #[command(subcommand)]
     command: Command,
 }
@@ -52,15 +60,15 @@ enum Command {
 }
 
 fn main() -> std::process::ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("LITEHOUSE_LOG").unwrap_or_else(|_| {
-                tracing_subscriber::EnvFilter::new("warn,litehouse_serving=info")
-            }),
-        )
-        .with_writer(std::io::stderr)
-        .init();
     let cli = Cli::parse();
+    litehouse_telemetry::logging::init(
+        cli.log_format,
+        "warn,litehouse_serving=info",
+        litehouse_telemetry::logging::LogTarget {
+            stderr: true,
+            time: true,
+        },
+    );
     let result = match cli.command {
         Command::Inspect(a) => inspect::run(a),
         Command::Predict(a) => predict::run(a),

@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use anyhow::Context;
 use litehouse_predictor::{open_catalog, CatalogOptions, Executor, ImageLimits, Refresh};
-use litehouse_serving::{AppState, Limits};
+use litehouse_serving::auth::Tokens;
+use litehouse_serving::prediction_log::{LogSettings, DEFAULT_CAPACITY};
+use litehouse_serving::{AppState, Limits, ServeOptions};
 
 /// Arguments of `serve`.
 #[derive(Debug, clap::Args)]
@@ -49,6 +51,66 @@ pub struct Args {
     /// Largest accepted image width or height in pixels.
     #[arg(long, default_value_t = 8192)]
     max_image_side: u32,
+    /// Require `Authorization: Bearer <token>` on every route but the health probes, with the
+    /// tokens in this file (one per line; blank lines and # comments skipped).
+    /// LITEHOUSE_AUTH_TOKENS may instead hold the tokens themselves, comma-separated.
+    #[arg(long, value_name = "FILE")]
+    auth_tokens: Option<PathBuf>,
+    /// Honour the x-litehouse-deployed-model-id header, which sends a request to a chosen
+    /// deployed model and bypasses the traffic split (never to a shadow).
+    #[arg(long, env = "LITEHOUSE_ALLOW_DEPLOYED_MODEL_HEADER")]
+    allow_deployed_model_header: bool,
+    /// Answer 504 DEADLINE_EXCEEDED to a request not finished in this many seconds (0: no limit).
+    #[arg(long, default_value_t = 60.0, value_parser = parse_timeout)]
+    request_timeout_secs: f64,
+    /// Share of requests (0 to 1) written with their answers to the prediction log, for
+    /// endpoints that set no rate of their own (`litehouse endpoints logging`).
+    #[arg(long, env = "LITEHOUSE_LOG_PREDICTIONS", default_value_t = 0.0, value_parser = parse_rate)]
+    log_predictions: f64,
+    /// Where the prediction log goes (directory or s3://bucket/prefix): the --store by default,
+    /// else .litehouse.
+    #[arg(long, env = "LITEHOUSE_PREDICTION_LOG")]
+    prediction_log: Option<String>,
+    /// Seconds between prediction-log writes (also written when 1,000 records wait, and on
+    /// shutdown).
+    #[arg(long, default_value_t = 10.0, value_parser = parse_refresh)]
+    prediction_log_flush_secs: f64,
+}
+
+/// A sampling rate: a fraction from 0 to 1.
+fn parse_rate(text: &str) -> Result<f64, String> {
+    let rate: f64 = text
+        .parse()
+        .map_err(|_| format!("expected a fraction from 0 to 1, got '{text}'"))?;
+    if (0.0..=1.0).contains(&rate) {
+        Ok(rate)
+    } else {
+        Err(format!("expected a fraction from 0 to 1, got {rate}"))
+    }
+}
+
+/// A request timeout in seconds, 0 for none.
+fn parse_timeout(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(secs) if secs.is_finite() && secs >= 0.0 => Ok(secs),
+        _ => Err(format!("expected seconds (0 for no limit), got '{text}'")),
+    }
+}
+
+/// The tokens from --auth-tokens FILE or LITEHOUSE_AUTH_TOKENS, if either is given.
+fn read_tokens(file: Option<&std::path::Path>) -> anyhow::Result<Option<Tokens>> {
+    if let Some(path) = file {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read --auth-tokens {}", path.display()))?;
+        return Ok(Some(Tokens::parse_lines(
+            &text,
+            &path.display().to_string(),
+        )?));
+    }
+    match std::env::var("LITEHOUSE_AUTH_TOKENS") {
+        Ok(list) => Ok(Some(Tokens::parse_list(&list, "LITEHOUSE_AUTH_TOKENS")?)),
+        Err(_) => Ok(None),
+    }
 }
 
 /// A refresh interval: at least 50 ms, so a typo cannot turn the poller into a busy loop.
@@ -98,12 +160,50 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         },
     };
     let names: Vec<String> = catalog.endpoints.keys().cloned().collect();
-    let state = AppState::new(
+    let auth = read_tokens(args.auth_tokens.as_deref())?;
+    if auth.is_none() && !args.host.is_loopback() {
+        eprintln!(
+            "warning: listening on {} with no bearer tokens: anyone who can reach this address \
+             can call every model (pass --auth-tokens FILE or set LITEHOUSE_AUTH_TOKENS)",
+            args.host
+        );
+    }
+    // Logging is set up when a rate is given or the endpoints may set their own (a store).
+    let log_uri = args
+        .prediction_log
+        .clone()
+        .or_else(|| args.store.clone())
+        .or_else(|| (args.log_predictions > 0.0).then(|| ".litehouse".to_string()));
+    let prediction_log = match log_uri {
+        Some(uri) => Some(LogSettings {
+            store: litehouse_store::Store::open(&uri)
+                .await
+                .with_context(|| format!("opening the prediction log {uri}"))?,
+            default_rate: args.log_predictions,
+            capacity: DEFAULT_CAPACITY,
+        }),
+        None => None,
+    };
+    let options = ServeOptions {
+        auth,
+        allow_deployed_model_header: args.allow_deployed_model_header,
+        request_timeout: (args.request_timeout_secs > 0.0)
+            .then(|| Duration::from_secs_f64(args.request_timeout_secs)),
+        emf: false,
+        finish_before_return: false,
+        prediction_log,
+    };
+    let state = AppState::with_options(
         opened.catalog,
+        None,
         Executor::new(workers, args.queue)
             .with_inline_budget(Duration::from_micros(args.inline_budget_us)),
         limits,
+        options,
     );
+    if let Some(log) = &state.prediction_log {
+        log.spawn_flusher(Duration::from_secs_f64(args.prediction_log_flush_secs));
+    }
     // The poller lives as long as `live` is held: until serving ends.
     let live = opened.live;
     if let Some(live) = &live {
@@ -122,9 +222,17 @@ async fn serve(args: Args) -> anyhow::Result<()> {
     for name in &names {
         eprintln!("  POST http://{local}/v1/endpoints/{name}:predict");
     }
-    let served = litehouse_serving::server::serve(listener, state)
+    let served = litehouse_serving::server::serve(listener, state.clone())
         .await
         .context("serving");
     drop(live);
+    if let Some(log) = &state.prediction_log {
+        // A flush the timer started finishes first (flushes take turns); nothing is cut off.
+        let pending = log.pending();
+        let written = log.flush().await;
+        if pending > 0 {
+            eprintln!("prediction log: wrote the last {written} of {pending} waiting record(s)");
+        }
+    }
     served
 }

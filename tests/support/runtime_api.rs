@@ -77,6 +77,7 @@ pub struct Running {
     harness: Arc<Harness>,
     wake: mpsc::Sender<()>,
     child: Child,
+    stdout: Arc<Mutex<Vec<String>>>,
 }
 
 impl Drop for Running {
@@ -111,15 +112,39 @@ impl Running {
             .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
             .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "512")
             .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
+        let mut child = child;
+        let stdout = Arc::new(Mutex::new(Vec::new()));
+        if let Some(out) = child.stdout.take() {
+            let lines = stdout.clone();
+            // Drained on a thread so the function never blocks on a full pipe.
+            std::thread::spawn(move || {
+                use std::io::BufRead;
+                for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+                    lines.lock().unwrap().push(line);
+                }
+            });
+        }
         Running {
             harness,
             wake: tx,
             child,
+            stdout,
         }
+    }
+
+    /// The lines the function printed on stdout so far (its log stream in a real Lambda).
+    pub fn stdout_lines(&self) -> Vec<String> {
+        self.stdout.lock().unwrap().clone()
+    }
+
+    /// Kills the function at once, as Lambda does to a frozen sandbox it reclaims.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 
     /// Queues an event and waits for the function's answer.

@@ -47,14 +47,7 @@ struct State {
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("LITEHOUSE_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .without_time() // CloudWatch stamps every line
-        .with_ansi(false)
-        .init();
+    litehouse_telemetry::logging::init_lambda("info");
     let state = Arc::new(State::default());
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Json>| {
         let state = state.clone();

@@ -148,3 +148,107 @@ async fn store_suite(store: litehouse_store::Store) {
     assert_eq!(body_of(&res)["deployedModelId"], "2");
     assert_eq!(body_of(&res)["modelVersionId"], "2");
 }
+
+/// Lines of `lines` that parse as JSON objects.
+fn json_lines(lines: &[String]) -> Vec<Json> {
+    lines
+        .iter()
+        .filter_map(|l| serde_json::from_str::<Json>(l).ok())
+        .filter(Json::is_object)
+        .collect()
+}
+
+/// Every prediction-log record under `dir`.
+fn logged(dir: &Path) -> Vec<Json> {
+    let mut records = Vec::new();
+    let mut stack = vec![dir.join("prediction-logs")];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries {
+            let path = e.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                for line in std::fs::read_to_string(&path).unwrap().lines() {
+                    records.push(serde_json::from_str(line).unwrap());
+                }
+            }
+        }
+    }
+    records
+}
+
+/// The function as CloudWatch would see it: JSON log lines (AWS_LAMBDA_LOG_FORMAT=JSON) carrying
+/// the Lambda request id, one EMF line per prediction with the `_aws` metadata, and every
+/// sampled prediction written before its invocation returns, so none is lost when the sandbox
+/// is frozen or killed between invocations.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_predict_binary_logs_measures_and_keeps_every_sampled_prediction() {
+    let models = root().join("models/catalog").display().to_string();
+    let logs = tempfile::tempdir().unwrap();
+    let mut lambda = Running::start(
+        env!("CARGO_BIN_EXE_predict"),
+        &[
+            ("LITEHOUSE_MODELS", models),
+            ("AWS_LAMBDA_LOG_FORMAT", "JSON".into()),
+            ("AWS_LAMBDA_LOG_LEVEL", "DEBUG".into()),
+            ("LITEHOUSE_LOG_PREDICTIONS", "1".into()),
+            (
+                "LITEHOUSE_PREDICTION_LOG",
+                logs.path().display().to_string(),
+            ),
+        ],
+    )
+    .await;
+    let ids: Vec<String> = (1..=4).map(|i| format!("ops-{i}")).collect();
+    for (n, id) in ids.iter().enumerate() {
+        let (kind, res) = lambda
+            .invoke(id, fixture("function-url-predict-linnerud.json"))
+            .await;
+        assert_eq!(kind, "response", "{res}");
+        assert_eq!(res["statusCode"], 200, "{res}");
+        assert_eq!(res["headers"]["x-request-id"], id.as_str(), "{res}");
+        // Written before the answer left: nothing waits for a later invocation.
+        assert_eq!(logged(logs.path()).len(), n + 1, "after invocation {id}");
+    }
+    lambda.kill();
+    let records = logged(logs.path());
+    let mut seen: Vec<&str> = records
+        .iter()
+        .map(|r| r["requestId"].as_str().unwrap())
+        .collect();
+    seen.sort_unstable();
+    assert_eq!(seen, ids.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(
+        records[0]["request"]["instances"].as_array().unwrap().len(),
+        2
+    );
+
+    let lines = json_lines(&lambda.stdout_lines());
+    let emf: Vec<&Json> = lines.iter().filter(|l| l.get("_aws").is_some()).collect();
+    assert_eq!(emf.len(), ids.len(), "{lines:?}");
+    for (line, id) in emf.iter().zip(&ids) {
+        let directive = &line["_aws"]["CloudWatchMetrics"][0];
+        assert!(line["_aws"]["Timestamp"].is_u64(), "{line}");
+        assert_eq!(directive["Namespace"], "litehouse", "{line}");
+        for dimension in directive["Dimensions"][0].as_array().unwrap() {
+            assert!(line[dimension.as_str().unwrap()].is_string(), "{line}");
+        }
+        for metric in directive["Metrics"].as_array().unwrap() {
+            assert!(line[metric["Name"].as_str().unwrap()].is_number(), "{line}");
+        }
+        assert_eq!(line["endpoint"], "linnerud");
+        assert_eq!(line["requestId"], id.as_str());
+    }
+    let answered: Vec<&Json> = lines
+        .iter()
+        .filter(|l| l["message"] == "answered")
+        .collect();
+    assert_eq!(answered.len(), ids.len(), "{lines:?}");
+    for (line, id) in answered.iter().zip(&ids) {
+        assert_eq!(line["span"]["request_id"], id.as_str(), "{line}");
+        assert_eq!(line["level"], "DEBUG", "{line}");
+    }
+}

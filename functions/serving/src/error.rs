@@ -16,6 +16,9 @@ pub fn http_status(code: Code) -> StatusCode {
         Code::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         Code::Unimplemented => StatusCode::NOT_IMPLEMENTED,
         Code::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        Code::Unauthenticated => StatusCode::UNAUTHORIZED,
+        Code::PermissionDenied => StatusCode::FORBIDDEN,
+        Code::DeadlineExceeded => StatusCode::GATEWAY_TIMEOUT,
     }
 }
 
@@ -94,6 +97,16 @@ pub enum Wire {
     Rpc,
     /// `{"error": "<message>"}` (TF Serving, KServe V2).
     Plain,
+}
+
+/// The wire format of errors on `path`: google.rpc.Status on Vertex AI's routes and everything
+/// that is not TF Serving or KServe.
+pub fn wire_for_path(path: &str) -> Wire {
+    if path.starts_with("/v1/models") || path.starts_with("/v2") {
+        Wire::Plain
+    } else {
+        Wire::Rpc
+    }
 }
 
 impl ServeError {

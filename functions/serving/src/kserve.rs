@@ -166,6 +166,7 @@ async fn infer(
     request: Body,
 ) -> Result<Response, ServeError> {
     let served = state.catalog().resolve(name, version, None)?.clone();
+    crate::request_context::note_model(&served);
     let bytes = body::read(headers, request, state.limits.max_body_bytes).await?;
     let doc = match headers
         .get(kserve_binary::HEADER_LENGTH)

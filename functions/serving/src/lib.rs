@@ -6,11 +6,16 @@
 //! `litehouse-predictor`'s; this crate reads bodies, routes, and renders answers and errors. The
 //! local server (`litehouse serve`) and the Lambda function (`functions/predict`) both serve it.
 
+pub mod auth;
 pub mod body;
 pub mod error;
 pub mod kserve;
 mod kserve_binary;
+pub mod metrics;
+pub mod middleware;
 mod openapi;
+pub mod prediction_log;
+pub mod request_context;
 pub mod response;
 pub mod router;
 pub mod server;
@@ -21,4 +26,4 @@ pub mod wire;
 
 pub use error::{Code, ServeError};
 pub use router::router;
-pub use state::{AppState, Limits, Payload};
+pub use state::{AppState, Limits, Payload, ServeOptions};

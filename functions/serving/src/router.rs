@@ -78,11 +78,22 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/readyz", get(readyz))
         .route("/openapi.json", get(crate::openapi::document))
         .route("/docs", get(crate::openapi::page))
+        .route("/metrics", get(crate::middleware::metrics))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        // Layers run bottom-up: observe (request id, span, timeout, metrics) wraps the token
+        // check, which wraps the registry refresh, so refused requests cost no store check.
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             refresh_if_due,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::middleware::authorize,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::middleware::observe,
         ))
         .with_state(state)
 }
@@ -104,15 +115,8 @@ async fn readyz(State(state): State<Arc<AppState>>) -> Response {
 }
 
 async fn not_found(uri: Uri) -> Response {
-    let wire = if uri.path().starts_with("/v1/projects") || uri.path().starts_with("/v1/endpoints")
-    {
-        Wire::Rpc
-    } else if uri.path().starts_with("/v1/models") || uri.path().starts_with("/v2") {
-        Wire::Plain
-    } else {
-        Wire::Rpc
-    };
-    ServeError::not_found(format!("no route for {}", uri.path())).into_response_as(wire)
+    ServeError::not_found(format!("no route for {}", uri.path()))
+        .into_response_as(crate::error::wire_for_path(uri.path()))
 }
 
 async fn method_not_allowed(uri: Uri) -> Response {

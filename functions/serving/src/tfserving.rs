@@ -231,6 +231,7 @@ async fn predict(
     request: Body,
 ) -> Result<Response, ServeError> {
     let served = resolve(&state.catalog(), name, sel)?.clone();
+    crate::request_context::note_model(&served);
     let bytes = body::read(headers, request, state.limits.max_body_bytes).await?;
     if body::is_multipart(headers) {
         let files = body::multipart_files(headers, bytes).await?;

@@ -178,7 +178,12 @@ impl<'a> Call<'a> {
         request: Body,
     ) -> Result<Call<'a>, ServeError> {
         let endpoint = state.catalog().endpoint(endpoint_id)?.clone();
-        let deployed = choose(&endpoint, headers)?;
+        let deployed = choose(
+            &endpoint,
+            headers,
+            state.options.allow_deployed_model_header,
+        )?;
+        crate::request_context::note_deployment(&endpoint.id, &deployed);
         let bytes = body::read(headers, request, state.limits.max_body_bytes).await?;
         Ok(Call {
             project,
@@ -190,24 +195,51 @@ impl<'a> Call<'a> {
     }
 }
 
-/// Chooses the deployed model: the override header, else the traffic split.
-fn choose(endpoint: &ServedEndpoint, headers: &HeaderMap) -> Result<ServedDeployment, ServeError> {
-    if let Some(id) = headers
-        .get(DEPLOYED_MODEL_HEADER)
-        .and_then(|v| v.to_str().ok())
-    {
-        return endpoint.deployed_model(id).cloned().ok_or_else(|| {
-            ServeError::not_found(format!(
-                "endpoint '{}' has no deployed model '{id}' (deployed: {})",
-                endpoint.id,
-                endpoint
-                    .deployed
-                    .iter()
-                    .map(|d| d.id.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ))
-        });
+/// Chooses the deployed model: the override header (where the server allows it; never a
+/// shadow), else the traffic split.
+fn choose(
+    endpoint: &ServedEndpoint,
+    headers: &HeaderMap,
+    allow_override: bool,
+) -> Result<ServedDeployment, ServeError> {
+    if let Some(value) = headers.get(DEPLOYED_MODEL_HEADER) {
+        if !allow_override {
+            return Err(ServeError::new(
+                Code::PermissionDenied,
+                format!(
+                    "the {DEPLOYED_MODEL_HEADER} header is disabled on this server (it bypasses \
+                     the traffic split); start it with --allow-deployed-model-header to enable it"
+                ),
+            ));
+        }
+        let id = value.to_str().unwrap_or_default();
+        if endpoint.shadows.iter().any(|s| s.id == id) {
+            return Err(ServeError::new(
+                Code::PermissionDenied,
+                format!(
+                    "deployed model '{id}' on endpoint '{}' is a shadow: it gets copies of the \
+                     traffic and never answers a request of its own",
+                    endpoint.id
+                ),
+            ));
+        }
+        return endpoint
+            .deployed
+            .iter()
+            .find(|d| d.id == id)
+            .cloned()
+            .ok_or_else(|| {
+                ServeError::not_found(format!(
+                    "endpoint '{}' has no deployed model '{id}' (deployed: {})",
+                    endpoint.id,
+                    endpoint
+                        .deployed
+                        .iter()
+                        .map(|d| d.id.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ))
+            });
     }
     let routing_key = headers
         .get(ROUTING_KEY_HEADER)

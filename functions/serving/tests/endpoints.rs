@@ -4,14 +4,13 @@
 #![allow(clippy::unwrap_used)]
 
 use std::collections::HashMap;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
 use litehouse_predictor::{catalog::shared, Catalog, Executor, LiveCatalog};
 use litehouse_registry::{DeployRequest, Registry, TrafficSplit, UploadRequest};
-use litehouse_serving::{AppState, Limits};
+use litehouse_serving::{AppState, Limits, ServeOptions};
 use litehouse_store::{testing, Condition, Store};
 use serde_json::{json, Value};
 
@@ -71,15 +70,27 @@ struct Server {
 /// A real server over the registry; `poll` starts the background checker (the local server),
 /// otherwise requests refresh lazily at most every `every` (the Lambda).
 async fn serve(reg: &Registry, every: Duration, poll: bool) -> Server {
+    serve_with(reg, every, poll, ServeOptions::default()).await
+}
+
+/// [`serve`] with serving options.
+async fn serve_with(reg: &Registry, every: Duration, poll: bool, options: ServeOptions) -> Server {
     let live = LiveCatalog::new(reg.clone(), every, shared(Catalog::default()));
     live.load().await.unwrap();
     let executor = Executor::new(2, 256);
-    let state = if poll {
+    let lazy = if poll {
         live.spawn_poller();
-        AppState::new(live.catalog().clone(), executor, Limits::default())
+        None
     } else {
-        AppState::with_lazy_refresh(live.clone(), executor, Limits::default())
+        Some(live.clone())
     };
+    let state = AppState::with_options(
+        live.catalog().clone(),
+        lazy,
+        executor,
+        Limits::default(),
+        options,
+    );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(litehouse_serving::server::serve(listener, state.clone()));
@@ -213,8 +224,9 @@ async fn sticky_routing_keys() {
     );
 }
 
-/// The override header reaches any deployed model; a shadow gets a copy of every request and its
-/// answers are never returned.
+/// Where the server allows it, the override header reaches any deployed model that takes
+/// traffic, never a shadow; a shadow gets a copy of every request and its answers are never
+/// returned.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn override_and_shadow() {
     let (reg, _dir) = local_registry().await;
@@ -223,7 +235,11 @@ async fn override_and_shadow() {
     reg.create_endpoint("lin", None, "").await.unwrap();
     deploy(&reg, 1, Some(split(&[("0", 100)])), false).await;
     let shadow = deploy(&reg, 2, None, true).await;
-    let server = serve(&reg, Duration::from_secs(60), true).await;
+    let options = ServeOptions {
+        allow_deployed_model_header: true,
+        ..ServeOptions::default()
+    };
+    let server = serve_with(&reg, Duration::from_secs(60), true, options).await;
 
     let described = server.get_json("/v1/endpoints/lin").await;
     assert_eq!(
@@ -236,22 +252,38 @@ async fn override_and_shadow() {
         // Let the shadow copy find an idle worker before the next request.
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    let stats = &server.state.shadow;
+    let mut runs = 0.0;
     for _ in 0..200 {
-        if stats.runs.load(Ordering::Relaxed) + stats.dropped.load(Ordering::Relaxed) >= 20 {
+        let dropped = metric(&server, "litehouse_shadow_dropped_total", &shadow);
+        runs = metric(&server, "litehouse_shadow_runs_total", &shadow);
+        if runs + dropped >= 20.0 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    let runs = stats.runs.load(Ordering::Relaxed);
-    assert!(runs >= 15, "shadow ran {runs} of 20 copies");
-    assert_eq!(stats.errors.load(Ordering::Relaxed), 0);
+    assert!(runs >= 15.0, "shadow ran {runs} of 20 copies");
+    assert_eq!(
+        metric(&server, "litehouse_shadow_errors_total", &shadow),
+        0.0
+    );
 
     assert_eq!(
         server
-            .answered_by(&[("x-litehouse-deployed-model-id", &shadow)])
+            .answered_by(&[("x-litehouse-deployed-model-id", "1")])
             .await,
-        shadow
+        "1"
+    );
+    let (status, body) = server
+        .predict(&[("x-litehouse-deployed-model-id", &shadow)])
+        .await;
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(body["error"]["status"], "PERMISSION_DENIED", "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("is a shadow"),
+        "{body}"
     );
     let (status, body) = server
         .predict(&[("x-litehouse-deployed-model-id", "9")])
@@ -261,6 +293,15 @@ async fn override_and_shadow() {
         .as_str()
         .unwrap()
         .contains("no deployed model '9'"));
+}
+
+/// The value of a shadow counter for deployed model `id` of endpoint `lin` (0 when absent).
+fn metric(server: &Server, name: &str, id: &str) -> f64 {
+    let text = server.state.render_metrics();
+    let prefix = format!("{name}{{endpoint=\"lin\",deployed_model=\"{id}\"}} ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .map_or(0.0, |v| v.parse().unwrap())
 }
 
 /// Live updates on both backends: split changes, new endpoints, new versions loaded before they

@@ -25,14 +25,7 @@ struct State {
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("LITEHOUSE_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .without_time()
-        .with_ansi(false)
-        .init();
+    litehouse_telemetry::logging::init_lambda("info");
     // Read once per sandbox; a bad file fails the init, which Lambda reports as such.
     let file = std::env::var("LITEHOUSE_SCHEDULES").unwrap_or_else(|_| "schedules.yaml".into());
     let schedules = schedule::read(std::path::Path::new(&file))?;

@@ -29,6 +29,9 @@ pub struct ServedModel {
     /// Measured time of one batch-1 run: requests cheaper than the executor's inline budget
     /// run on the async thread instead of hopping to the blocking pool.
     pub instance_cost: Duration,
+    /// Time to fetch, import and warm the model up (warm-up alone unless the loader set it
+    /// with [`ServedModel::loaded_since`]).
+    pub load_time: Duration,
 }
 
 impl ServedModel {
@@ -40,8 +43,10 @@ impl ServedModel {
         model: LoadedModel,
         source: String,
     ) -> Result<Self, litehouse_models::ModelError> {
+        let warming = std::time::Instant::now();
         let instance_cost = model.warm_up()?;
         Ok(ServedModel {
+            load_time: warming.elapsed(),
             display_name: config.display_name.clone().unwrap_or_else(|| name.clone()),
             name,
             version,
@@ -50,6 +55,12 @@ impl ServedModel {
             source,
             instance_cost,
         })
+    }
+
+    /// Sets the load time as everything since `started` (fetch and import included).
+    pub fn loaded_since(mut self, started: std::time::Instant) -> Self {
+        self.load_time = started.elapsed();
+        self
     }
 }
 
@@ -79,6 +90,8 @@ pub struct ServedEndpoint {
     pub traffic_split: BTreeMap<String, u32>,
     /// Opaque version of this endpoint's state.
     pub etag: String,
+    /// The endpoint's own request-response logging rate (`0..=1`); `None`: the server's default.
+    pub log_sampling_rate: Option<f64>,
 }
 
 impl ServedEndpoint {
@@ -226,6 +239,7 @@ impl Catalog {
                 shadows: Vec::new(),
                 traffic_split: BTreeMap::from([("1".to_string(), 100)]),
                 etag: format!("{}-{}", latest.version, &latest.model.info().sha256[..12]),
+                log_sampling_rate: None,
             };
             self.endpoints.insert(name.clone(), Arc::new(endpoint));
         }
@@ -272,6 +286,7 @@ pub fn load_dir(dir: &Path) -> Result<Catalog, crate::error::PredictError> {
             let source = f.model.display().to_string();
             let config = f.config.clone().unwrap_or_default();
             ServedModel::warmed(f.name.clone(), f.version, config, model, source)
+                .map(|m| m.loaded_since(started))
         });
         match loaded {
             Ok(served) => {

@@ -26,6 +26,12 @@ pub enum Code {
     Unimplemented,
     /// The server is not ready (models still loading, shutting down), or a store is unreachable.
     Unavailable,
+    /// The request carries no valid credentials (a missing or wrong bearer token).
+    Unauthenticated,
+    /// The caller may not do this here (a disabled override header, a shadow asked for by id).
+    PermissionDenied,
+    /// The request took longer than the server's request timeout.
+    DeadlineExceeded,
 }
 
 impl Code {
@@ -42,6 +48,9 @@ impl Code {
             Code::Internal => "INTERNAL",
             Code::Unimplemented => "UNIMPLEMENTED",
             Code::Unavailable => "UNAVAILABLE",
+            Code::Unauthenticated => "UNAUTHENTICATED",
+            Code::PermissionDenied => "PERMISSION_DENIED",
+            Code::DeadlineExceeded => "DEADLINE_EXCEEDED",
         }
     }
 }

@@ -3,6 +3,7 @@
 //! a worker and queue limit. The hop (two thread wake-ups) costs more than a small model's whole
 //! inference.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,8 +23,21 @@ use crate::image_input;
 pub struct Executor {
     admitted: Arc<Semaphore>,
     running: Arc<Semaphore>,
+    workers: usize,
     queue: usize,
     inline_budget: Duration,
+    rejected: Arc<AtomicU64>,
+}
+
+/// What the executor is doing right now, for metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Load {
+    /// Inferences running on the blocking pool.
+    pub running: usize,
+    /// Inferences waiting for a worker.
+    pub queued: usize,
+    /// Requests refused with RESOURCE_EXHAUSTED since start.
+    pub rejected: u64,
 }
 
 /// Default inline budget: long enough for small models and an MNIST-sized image, short enough
@@ -38,8 +52,24 @@ impl Executor {
         Executor {
             admitted: Arc::new(Semaphore::new(workers + queue)),
             running: Arc::new(Semaphore::new(workers)),
+            workers,
             queue,
             inline_budget: DEFAULT_INLINE_BUDGET,
+            rejected: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    /// Running and waiting inferences, and refusals so far.
+    pub fn load(&self) -> Load {
+        let admitted =
+            (self.workers + self.queue).saturating_sub(self.admitted.available_permits());
+        let running = self
+            .workers
+            .saturating_sub(self.running.available_permits());
+        Load {
+            running,
+            queued: admitted.saturating_sub(running),
+            rejected: self.rejected.load(Ordering::Relaxed),
         }
     }
 
@@ -72,6 +102,7 @@ impl Executor {
         job: impl FnOnce() -> Result<T, PredictError> + Send + 'static,
     ) -> Result<T, PredictError> {
         let _admitted = self.admitted.clone().try_acquire_owned().map_err(|_| {
+            self.rejected.fetch_add(1, Ordering::Relaxed);
             PredictError::new(
                 Code::ResourceExhausted,
                 format!(

@@ -296,6 +296,7 @@ impl LiveCatalog {
             shadows,
             traffic_split: doc.traffic_split.clone(),
             etag: doc.etag.clone(),
+            log_sampling_rate: doc.prediction_logging.map(|p| p.sampling_rate),
         })
     }
 
@@ -332,6 +333,7 @@ impl LiveCatalog {
         let served = tokio::task::spawn_blocking(move || {
             let model = LoadedModel::load(&bytes)?;
             ServedModel::warmed(name, version, config, model, source)
+                .map(|m| m.loaded_since(started))
         })
         .await
         .map_err(|e| PredictError::new(crate::error::Code::Internal, e.to_string()))?

@@ -56,9 +56,33 @@ pub struct Endpoint {
     pub update_time: DateTime<Utc>,
     /// The next deployed model id to hand out.
     pub next_deployed_model_id: u64,
+    /// Request-response logging (Vertex AI's `predictRequestResponseLoggingConfig`): absent
+    /// means the server's default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prediction_logging: Option<PredictionLogging>,
     /// Version of this document (the store's etag); pass it back to guard a read-modify-write.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub etag: String,
+}
+
+/// Which share of an endpoint's requests is logged with its response.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PredictionLogging {
+    /// Fraction of requests logged, `0.0` (none) to `1.0` (all).
+    pub sampling_rate: f64,
+}
+
+impl PredictionLogging {
+    /// A checked rate.
+    pub fn new(sampling_rate: f64) -> Result<Self, RegistryError> {
+        if !(0.0..=1.0).contains(&sampling_rate) {
+            return Err(RegistryError::InvalidArgument(format!(
+                "a prediction-log sampling rate is a fraction from 0 to 1, got {sampling_rate}"
+            )));
+        }
+        Ok(PredictionLogging { sampling_rate })
+    }
 }
 
 /// What to deploy.
@@ -90,8 +114,21 @@ impl Endpoint {
             create_time: now,
             update_time: now,
             next_deployed_model_id: 1,
+            prediction_logging: None,
             etag: String::new(),
         }
+    }
+
+    /// Sets (or with `None` clears) request-response logging; the rate must be in `0..=1`.
+    pub fn apply_prediction_logging(
+        &mut self,
+        sampling_rate: Option<f64>,
+    ) -> Result<(), RegistryError> {
+        self.prediction_logging = match sampling_rate {
+            None => None,
+            Some(rate) => Some(PredictionLogging::new(rate)?),
+        };
+        Ok(())
     }
 
     /// A deployed model by id.

@@ -245,6 +245,22 @@ impl Registry {
         tracing::info!(endpoint = %id, split = %crate::endpoint::show_split(split), "traffic split set");
         Ok(endpoint)
     }
+
+    /// Sets an endpoint's prediction-log sampling rate (`None`: back to the server's default).
+    pub async fn set_prediction_logging(
+        &self,
+        id: &str,
+        sampling_rate: Option<f64>,
+        expected_etag: Option<&str>,
+    ) -> Result<Endpoint, RegistryError> {
+        let (endpoint, ()) = self
+            .update_endpoint(id, expected_etag, |e| {
+                e.apply_prediction_logging(sampling_rate)
+            })
+            .await?;
+        tracing::info!(endpoint = %id, ?sampling_rate, "prediction logging set");
+        Ok(endpoint)
+    }
 }
 
 /// What an endpoint document holds between the compare-and-swap that claims its deletion and the

@@ -23,7 +23,8 @@ pub mod routing;
 
 pub use aliases::{AliasMove, Aliases};
 pub use endpoint::{
-    show_split, DeployRequest, DeployedModel, Endpoint, TrafficSplit, TrafficSplitText,
+    show_split, DeployRequest, DeployedModel, Endpoint, PredictionLogging, TrafficSplit,
+    TrafficSplitText,
 };
 pub use error::RegistryError;
 pub use manifest::{Lineage, Manifest, ModelSummary, UploadRequest};

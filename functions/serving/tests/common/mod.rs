@@ -5,7 +5,9 @@
 use std::path::{Path, PathBuf};
 
 use litehouse_predictor::{load_dir, Executor};
-use litehouse_serving::{AppState, Limits};
+use std::sync::Arc;
+
+use litehouse_serving::{AppState, Limits, ServeOptions};
 
 /// Repository root.
 pub fn root() -> PathBuf {
@@ -26,6 +28,22 @@ pub async fn start_with(limits: Limits) -> String {
     let addr = listener.local_addr().unwrap();
     tokio::spawn(litehouse_serving::server::serve(listener, state));
     format!("http://{addr}")
+}
+
+/// Starts a server over the example catalog with serving options; returns its URL and state.
+pub async fn start_with_options(options: ServeOptions) -> (String, Arc<AppState>) {
+    let catalog = load_dir(&root().join("models/catalog")).unwrap();
+    let state = AppState::with_options(
+        litehouse_predictor::catalog::shared(catalog),
+        None,
+        Executor::new(2, 64),
+        Limits::default(),
+        options,
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(litehouse_serving::server::serve(listener, state.clone()));
+    (format!("http://{addr}"), state)
 }
 
 #[path = "../../../../tests/support/digits.rs"]
