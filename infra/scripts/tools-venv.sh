@@ -5,7 +5,7 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 venv="$root/target/tools-venv"
 if [ ! -x "$venv/bin/cargo-lambda" ]; then
-  python3 -m venv "$venv" >&2
+  "$(bash "$root/infra/scripts/python.sh")" -m venv "$venv" >&2
   "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$root/infra/scripts/tools-requirements.txt" >&2
 fi
 echo "$venv/bin"

@@ -9,7 +9,7 @@ root="$(cd "$(dirname "$0")/../.." && pwd)"
 venv="$root/target/moto-venv"
 if [ ! -x "$venv/bin/moto_server" ]; then
   echo "installing moto into $venv" >&2
-  python3 -m venv "$venv" >&2
+  "$(bash "$root/infra/scripts/python.sh")" -m venv "$venv" >&2
   "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$root/infra/scripts/moto-requirements.txt" >&2
 fi
 port="${MOTO_PORT:-$("$venv/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')}"

@@ -33,9 +33,13 @@ crate_file=$(ls "$cargo_home"/registry/cache/*/tflite-0.9.8.crate | head -n 1)
 tar -xzf "$crate_file" -C "$work" tflite-0.9.8/data
 cp "$work"/tflite-0.9.8/data/{MNISTnet_uint8_quant.tflite,MNISTnet_v2_uint8_quant.tflite,mnist10.bin} "$dest/"
 
-# 2. PyPI wheels: MediaPipe 0.10.21 vision models, tflite-micro's sine model.
-py="${PYTHON:-python3}"
+# 2. PyPI wheels: MediaPipe 0.10.21 vision models, tflite-micro's sine model. The .tflite files
+# are the same in every wheel of a release, so one wheel is named exactly (platform, Python and
+# ABI), whatever the host's own Python version or CPU: pip only downloads and never installs it.
+py=$(bash "$here/../../infra/scripts/python.sh")
 "$py" -m pip download --quiet --disable-pip-version-check --no-deps -d "$work/wheels" \
+  --only-binary=:all: --platform manylinux_2_28_x86_64 --python-version 3.11 \
+  --implementation cp --abi cp311 \
   mediapipe==0.10.21 tflite-micro==0.dev20261023182759
 "$py" - "$work/wheels" "$dest" <<'PY'
 import pathlib, sys, zipfile

