@@ -9,20 +9,11 @@
 #![allow(clippy::unwrap_used)] // test harness over trusted fixtures
 
 mod common;
+use common::KillOnDrop as Server;
 
 use std::process::Command;
 
 const DIGITS: &str = "models/runtime/testdata/fetched/mnist10.bin";
-
-/// Kills the server when the test ends, however it ends.
-struct Server(std::process::Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 #[test]
 fn official_clients_get_right_answers_and_typed_errors() {

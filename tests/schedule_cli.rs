@@ -5,7 +5,7 @@
 #![allow(clippy::unwrap_used)] // test harness over data it writes itself
 
 use std::path::Path;
-use std::process::{Child, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -13,14 +13,7 @@ use serde_json::Value;
 mod common;
 use common::litehouse;
 
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use common::KillOnDrop as Killed;
 
 /// A schedule file with one schedule `t` over a one-step pipeline: the step waits until `go`
 /// exists (if `wait`), then appends its tick's time to `log`.

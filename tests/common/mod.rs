@@ -42,3 +42,13 @@ pub fn spawn_serve(models: &str) -> (Child, String) {
     std::thread::spawn(move || lines.for_each(drop));
     (child, addr)
 }
+
+/// A child process killed when the test ends, however it ends.
+pub struct KillOnDrop(pub Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}

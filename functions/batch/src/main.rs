@@ -17,6 +17,7 @@ use std::sync::{Arc, Mutex};
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use litehouse_predictor::batch::{self, model_ref, Buckets, JobSpec};
 use litehouse_predictor::{ImageLimits, ServedModel};
+use litehouse_telemetry::emf::Unit;
 use serde::Deserialize;
 use serde_json::{json, Value as Json};
 
@@ -92,20 +93,39 @@ async fn handle(state: &State, payload: Json) -> Result<Json, Error> {
             let served = model_for(state, &job).await?;
             job.check_model(&served)?;
             let (buckets, handle) = (state.buckets.clone(), tokio::runtime::Handle::current());
-            let lines = AtomicU64::new(0);
+            let lines = Arc::new(AtomicU64::new(0));
+            let counted = lines.clone();
             let uri = job.record.output_directory.clone();
+            let started = std::time::Instant::now();
             let committed = tokio::task::spawn_blocking(move || {
                 let workers = batch::Workers {
                     served: &served,
                     buckets: &buckets,
                     limits: ImageLimits::default(),
-                    lines_done: &lines,
+                    lines_done: &counted,
                     handle: &handle,
                 };
                 job.run_shard(&workers, shard)
             })
             .await??;
             tracing::info!(job = %uri, shard, committed, "shard done");
+            // One EMF line per shard: rows and time per job in CloudWatch.
+            let rows = lines.load(std::sync::atomic::Ordering::Relaxed) as f64;
+            litehouse_telemetry::emf::Event::new()
+                .dimension("job", uri.clone())
+                .metric("ShardRows", Unit::Count, rows)
+                .metric(
+                    "ShardMs",
+                    Unit::Milliseconds,
+                    started.elapsed().as_secs_f64() * 1e3,
+                )
+                .metric(
+                    "ShardsCommitted",
+                    Unit::Count,
+                    f64::from(u8::from(committed)),
+                )
+                .property("shard", shard)
+                .emit();
             Ok(json!({"job": uri, "shard": shard, "committed": committed}))
         }
         Request::Finalize { finalize } => {

@@ -61,6 +61,25 @@ async fn suite(store: Store) {
     // At-least-once delivery: the same shard again commits nothing.
     let (_, again) = lambda.invoke("shard-0-again", shards[0].clone()).await;
     assert_eq!(again["committed"], false, "{again}");
+    // One EMF line per shard invocation: rows and commits per job in CloudWatch.
+    let emf: Vec<Json> = lambda
+        .stdout_lines()
+        .iter()
+        .filter_map(|l| serde_json::from_str::<Json>(l).ok())
+        .filter(|v| v.get("_aws").is_some())
+        .collect();
+    assert_eq!(emf.len(), 4, "{emf:?}");
+    let rows: f64 = emf[..3]
+        .iter()
+        .map(|l| l["ShardRows"].as_f64().unwrap())
+        .sum();
+    assert_eq!(rows, 7.0, "{emf:?}");
+    let commits: f64 = emf
+        .iter()
+        .map(|l| l["ShardsCommitted"].as_f64().unwrap())
+        .sum();
+    assert_eq!(commits, 3.0, "{emf:?}");
+    assert_eq!(emf[0]["job"], plan["job"]);
     // A re-planned job lists no pending shard.
     let (_, replan) = lambda.invoke("replan", json!({ "plan": spec })).await;
     assert_eq!(replan["shards"], json!([]), "{replan}");

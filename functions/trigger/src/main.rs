@@ -77,6 +77,23 @@ async fn handle(state: &State, payload: Json) -> Result<Json, Error> {
         }
     };
     tracing::info!(tick = %ticks::tick_id(&s.id, request.scheduled), duplicate, state = ?record.as_ref().map(|r| r.state), "tick handled");
+    // One EMF line per delivery: CloudWatch counts ticks per schedule and outcome.
+    let outcome = record
+        .as_ref()
+        .and_then(|r| serde_json::to_value(r.state).ok())
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_else(|| "unknown".into());
+    litehouse_telemetry::emf::Event::new()
+        .dimension("schedule", s.id.clone())
+        .dimension("outcome", outcome)
+        .metric("Ticks", litehouse_telemetry::emf::Unit::Count, 1.0)
+        .metric(
+            "DuplicateDeliveries",
+            litehouse_telemetry::emf::Unit::Count,
+            f64::from(u8::from(duplicate)),
+        )
+        .property("tick", ticks::tick_id(&s.id, request.scheduled))
+        .emit();
     let body = json!({"duplicate": duplicate, "tick": record});
     Ok(if request.http { http(200, body) } else { body })
 }

@@ -87,6 +87,23 @@ async fn suite(store: String) {
         .await
         .unwrap();
     assert_eq!(runs.len(), 3, "one run per tick");
+    // One EMF line per delivery, the redelivery counted as a duplicate.
+    let emf: Vec<Json> = lambda
+        .stdout_lines()
+        .iter()
+        .filter_map(|l| serde_json::from_str::<Json>(l).ok())
+        .filter(|v| v.get("_aws").is_some())
+        .collect();
+    assert_eq!(emf.len(), 4, "{emf:?}");
+    for line in &emf {
+        assert_eq!(
+            line["_aws"]["CloudWatchMetrics"][0]["Namespace"],
+            "litehouse"
+        );
+        assert_eq!(line["outcome"], "succeeded", "{line}");
+        assert_eq!(line["Ticks"], 1.0, "{line}");
+    }
+    assert_eq!(emf[3]["DuplicateDeliveries"], 1.0);
 
     let bad = [
         (
