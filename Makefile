@@ -83,19 +83,18 @@ build:
 lambda-build:
 	bash infra/scripts/lambda-build.sh
 
-## lambda-watch: a function (FN=predict | batch | trigger) under cargo-lambda's local Runtime API emulator
-lambda-watch: fixtures
-	bin=$$(bash infra/scripts/tools-venv.sh) && PATH=$$bin:$$PATH \
-	  cargo lambda watch -p litehouse-$(FN) --bin $(FN) \
-	  --invoke-address 127.0.0.1 --invoke-port $(LAMBDA_PORT) \
-	  --env-var LITEHOUSE_MODELS=$(CURDIR)/models/catalog \
-	  --env-var LITEHOUSE_SCHEDULES=functions/trigger/events/schedules.yaml \
-	  --env-var LITEHOUSE_STORE=$(CURDIR)/.litehouse
+## lambda-watch: a function (FN=predict | batch | trigger) from the release build (`make build`,
+## which `make run` made) under cargo-lambda's local Runtime API emulator; no compile on start
+lambda-watch: fixtures build
+	LITEHOUSE_MODELS=$(CURDIR)/models/catalog \
+	  LITEHOUSE_SCHEDULES=functions/trigger/events/schedules.yaml \
+	  LITEHOUSE_STORE=$(CURDIR)/.litehouse \
+	  bash infra/scripts/lambda-watch.sh $(FN) $(LAMBDA_PORT)
 
 ## lambda-invoke: send a committed event (EVENT=...; FN=batch sends a shard event) to lambda-watch
 lambda-invoke:
 	bin=$$(bash infra/scripts/tools-venv.sh) && PATH=$$bin:$$PATH \
-	  cargo lambda invoke $(FN) --invoke-address 127.0.0.1 --invoke-port $(LAMBDA_PORT) \
+	  cargo lambda invoke --invoke-address 127.0.0.1 --invoke-port $(LAMBDA_PORT) \
 	  --data-file $(EVENT)
 
 lint:
