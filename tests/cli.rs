@@ -3,7 +3,7 @@
 #![allow(clippy::unwrap_used)] // test helpers read trusted fixtures
 
 use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
 mod common;
 use common::litehouse;
@@ -104,10 +104,5 @@ fn serve_answers_over_http_and_drains_on_sigterm() {
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
     assert!(response.contains("\"deployedModelId\":\"1\""), "{response}");
 
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    assert!(child.wait().unwrap().success());
+    common::terminate_cleanly(&mut child);
 }

@@ -5,13 +5,16 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
 
 mod common;
-use common::{litehouse, run_ok, KillOnDrop};
+#[path = "support/prediction_logs.rs"]
+mod prediction_logs;
+use common::{announced_addr, litehouse, run_ok, terminate_cleanly, KillOnDrop};
+use prediction_logs::records;
 
 /// POSTs a linnerud row with request id `id` and returns the raw response.
 fn predict(addr: &str, id: &str) -> String {
@@ -27,28 +30,6 @@ fn predict(addr: &str, id: &str) -> String {
     let mut response = String::new();
     stream.read_to_string(&mut response).unwrap();
     response
-}
-
-/// Every prediction-log record under `dir`.
-fn records(dir: &std::path::Path) -> Vec<Value> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.join("prediction-logs")];
-    while let Some(d) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for e in entries {
-            let path = e.unwrap().path();
-            if path.is_dir() {
-                stack.push(path);
-            } else {
-                for line in std::fs::read_to_string(&path).unwrap().lines() {
-                    out.push(serde_json::from_str(line).unwrap());
-                }
-            }
-        }
-    }
-    out
 }
 
 /// With `--log-format json` every stderr log line parses and a request's lines carry its id;
@@ -81,15 +62,7 @@ fn json_logs_carry_request_ids_and_buffered_prediction_logs_survive_sigterm() {
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let addr = loop {
-        let line = lines
-            .next()
-            .expect("serve exited before listening")
-            .unwrap();
-        if let Some(rest) = line.split("on http://").nth(1) {
-            break rest.split_whitespace().next().unwrap().to_string();
-        }
-    };
+    let addr = announced_addr(&mut lines);
     let collected = Arc::new(Mutex::new(Vec::new()));
     let sink = collected.clone();
     let reader = std::thread::spawn(move || {
@@ -112,12 +85,7 @@ fn json_logs_carry_request_ids_and_buffered_prediction_logs_survive_sigterm() {
         records(logs.path()).is_empty(),
         "written before the flush interval"
     );
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    assert!(child.wait().unwrap().success());
+    terminate_cleanly(&mut child);
     reader.join().unwrap();
 
     let mut logged: Vec<String> = records(logs.path())

@@ -30,17 +30,34 @@ pub fn spawn_serve(models: &str) -> (Child, String) {
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let addr = loop {
+    let addr = announced_addr(&mut lines);
+    std::thread::spawn(move || lines.for_each(drop));
+    (child, addr)
+}
+
+/// Reads `serve`'s stderr lines up to its "listening on http://HOST:PORT" line and returns
+/// `HOST:PORT`; the remaining lines stay in `lines`.
+pub fn announced_addr(lines: &mut impl Iterator<Item = std::io::Result<String>>) -> String {
+    loop {
         let line = lines
             .next()
             .expect("serve exited before listening")
             .unwrap();
         if let Some(rest) = line.split("on http://").nth(1) {
-            break rest.split_whitespace().next().unwrap().to_string();
+            return rest.split_whitespace().next().unwrap().to_string();
         }
-    };
-    std::thread::spawn(move || lines.for_each(drop));
-    (child, addr)
+    }
+}
+
+/// Sends SIGTERM to `child` and asserts that it then exits successfully.
+#[cfg(unix)]
+pub fn terminate_cleanly(child: &mut Child) {
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert!(child.wait().unwrap().success());
 }
 
 /// A child process killed when the test ends, however it ends.

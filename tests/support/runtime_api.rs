@@ -141,6 +141,15 @@ impl Running {
         self.stdout.lock().unwrap().clone()
     }
 
+    /// The function's CloudWatch EMF lines so far: stdout JSON objects with `_aws` metadata.
+    pub fn emf_lines(&self) -> Vec<Json> {
+        self.stdout_lines()
+            .iter()
+            .filter_map(|l| serde_json::from_str::<Json>(l).ok())
+            .filter(|v| v.get("_aws").is_some())
+            .collect()
+    }
+
     /// Kills the function at once, as Lambda does to a frozen sandbox it reclaims.
     pub fn kill(&mut self) {
         let _ = self.child.kill();

@@ -62,12 +62,7 @@ async fn suite(store: Store) {
     let (_, again) = lambda.invoke("shard-0-again", shards[0].clone()).await;
     assert_eq!(again["committed"], false, "{again}");
     // One EMF line per shard invocation: rows and commits per job in CloudWatch.
-    let emf: Vec<Json> = lambda
-        .stdout_lines()
-        .iter()
-        .filter_map(|l| serde_json::from_str::<Json>(l).ok())
-        .filter(|v| v.get("_aws").is_some())
-        .collect();
+    let emf = lambda.emf_lines();
     assert_eq!(emf.len(), 4, "{emf:?}");
     let rows: f64 = emf[..3]
         .iter()

@@ -9,8 +9,11 @@ use std::path::{Path, PathBuf};
 use base64::Engine as _;
 use serde_json::{json, Value as Json};
 
+#[path = "../../../tests/support/prediction_logs.rs"]
+mod prediction_logs;
 #[path = "../../../tests/support/runtime_api.rs"]
 mod runtime_api;
+use prediction_logs::records as logged;
 use runtime_api::Running;
 
 fn root() -> PathBuf {
@@ -158,28 +161,6 @@ fn json_lines(lines: &[String]) -> Vec<Json> {
         .collect()
 }
 
-/// Every prediction-log record under `dir`.
-fn logged(dir: &Path) -> Vec<Json> {
-    let mut records = Vec::new();
-    let mut stack = vec![dir.join("prediction-logs")];
-    while let Some(d) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for e in entries {
-            let path = e.unwrap().path();
-            if path.is_dir() {
-                stack.push(path);
-            } else {
-                for line in std::fs::read_to_string(&path).unwrap().lines() {
-                    records.push(serde_json::from_str(line).unwrap());
-                }
-            }
-        }
-    }
-    records
-}
-
 /// The function as CloudWatch would see it: JSON log lines (AWS_LAMBDA_LOG_FORMAT=JSON) carrying
 /// the Lambda request id, one EMF line per prediction with the `_aws` metadata, and every
 /// sampled prediction written before its invocation returns, so none is lost when the sandbox
@@ -227,7 +208,7 @@ async fn the_predict_binary_logs_measures_and_keeps_every_sampled_prediction() {
     );
 
     let lines = json_lines(&lambda.stdout_lines());
-    let emf: Vec<&Json> = lines.iter().filter(|l| l.get("_aws").is_some()).collect();
+    let emf = lambda.emf_lines();
     assert_eq!(emf.len(), ids.len(), "{lines:?}");
     for (line, id) in emf.iter().zip(&ids) {
         let directive = &line["_aws"]["CloudWatchMetrics"][0];

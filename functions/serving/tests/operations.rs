@@ -5,6 +5,9 @@
 #![allow(clippy::unwrap_used)]
 
 mod common;
+#[path = "../../../tests/support/prediction_logs.rs"]
+mod prediction_logs;
+use prediction_logs::records as logged_records;
 
 use std::io::{Read, Write};
 use std::time::Duration;
@@ -287,28 +290,6 @@ async fn a_stalled_request_is_answered_504_at_the_timeout() {
         value(&text, r#"litehouse_rejected_total{reason="timeout"}"#),
         1.0
     );
-}
-
-/// Every record of every prediction-log file under `dir`.
-fn logged_records(dir: &std::path::Path) -> Vec<Json> {
-    let mut records = Vec::new();
-    let mut stack = vec![dir.join("prediction-logs")];
-    while let Some(d) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for e in entries {
-            let path = e.unwrap().path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if path.extension().is_some_and(|x| x == "jsonl") {
-                for line in std::fs::read_to_string(&path).unwrap().lines() {
-                    records.push(serde_json::from_str(line).unwrap());
-                }
-            }
-        }
-    }
-    records
 }
 
 /// At rate 0.3, 600 requests log about 180 (binomial: sd 11.2; the bound is 5 sd); each record

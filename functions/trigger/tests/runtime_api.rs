@@ -88,12 +88,7 @@ async fn suite(store: String) {
         .unwrap();
     assert_eq!(runs.len(), 3, "one run per tick");
     // One EMF line per delivery, the redelivery counted as a duplicate.
-    let emf: Vec<Json> = lambda
-        .stdout_lines()
-        .iter()
-        .filter_map(|l| serde_json::from_str::<Json>(l).ok())
-        .filter(|v| v.get("_aws").is_some())
-        .collect();
+    let emf = lambda.emf_lines();
     assert_eq!(emf.len(), 4, "{emf:?}");
     for line in &emf {
         assert_eq!(
