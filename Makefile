@@ -19,7 +19,7 @@ else
 EVENT ?= functions/predict/events/function-url-predict-linnerud.json
 endif
 
-.PHONY: run test test-arm64 prereqs fixtures training-data build digits lint goldens clean bench bench-latency bench-serve bench-load bench-batch lambda-build lambda-watch lambda-invoke
+.PHONY: run test test-arm64 prereqs fixtures training-data build digits lint goldens clean bench bench-latency bench-serve bench-load bench-batch bench-train lambda-build lambda-watch lambda-invoke
 
 ## run: fetch fixtures, build, then serve the example catalog (MNIST int8 CNN, linnerud int8
 ## regressor) on 127.0.0.1:$(PORT) with a curl for each route printed first
@@ -86,10 +86,7 @@ lambda-build:
 ## lambda-watch: a function (FN=predict | batch | trigger) from the release build (`make build`,
 ## which `make run` made) under cargo-lambda's local Runtime API emulator; no compile on start
 lambda-watch: fixtures build
-	LITEHOUSE_MODELS=$(CURDIR)/models/catalog \
-	  LITEHOUSE_SCHEDULES=functions/trigger/events/schedules.yaml \
-	  LITEHOUSE_STORE=$(CURDIR)/.litehouse \
-	  bash infra/scripts/lambda-watch.sh $(FN) $(LAMBDA_PORT)
+	bash infra/scripts/lambda-watch.sh $(FN) $(LAMBDA_PORT)
 
 ## lambda-invoke: send a committed event (EVENT=...; FN=batch sends a shard event) to lambda-watch
 lambda-invoke:
@@ -112,7 +109,7 @@ clean:
 	$(CARGO) clean
 
 ## bench: every benchmark, side by side (figures in docs/BENCHMARKS.md)
-bench: bench-latency bench-serve bench-load bench-batch
+bench: bench-latency bench-serve bench-load bench-batch bench-train
 
 ## bench-batch: `litehouse batch run` rows/s and peak RSS on 100k and 1M MNIST rows, next to the
 ## engine's own batched throughput and a Python LiteRT script (bench/batch, own venv), in one run
@@ -120,6 +117,11 @@ bench-batch: fixtures build
 	$(CARGO) build --release -p litehouse-predictor --example engine_throughput
 	$(PYTHON) bench/batch.py ./target/release/litehouse ./target/release/examples/engine_throughput \
 	  $$(bash bench/batch-venv.sh) $(BATCH_ROWS)
+
+## bench-train: `litehouse train` on full MNIST (MLP and CNN) next to Keras (TensorFlow CPU, the
+## anchor venv) on the same files and layers, in one run: wall time, peak RSS, test accuracy
+bench-train: training-data build
+	$(PYTHON) bench/train.py ./target/release/litehouse $$(bash bench/anchor-venv.sh)
 
 ## bench-latency: per-inference latency next to LiteRT's
 bench-latency: fixtures

@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # A function binary from the release build (`make build`, which `make run` already made) under
 # cargo-lambda's local Runtime API emulator, so the first invoke needs no compile.
-# Usage: lambda-watch.sh FUNCTION PORT (FUNCTION: predict | batch | trigger). Extra environment
-# for the function comes from the caller (LITEHOUSE_MODELS, LITEHOUSE_STORE, ...).
+# Usage: lambda-watch.sh FUNCTION PORT (FUNCTION: predict | batch | trigger). Each function gets
+# the settings its committed events need unless the caller sets them: predict serves
+# models/catalog (with no LITEHOUSE_STORE, which would replace the directory by the registry's
+# endpoints), the trigger reads functions/trigger/events/schedules.yaml and keeps its leases in
+# .litehouse. LITEHOUSE_LAMBDA_BINARY runs another build of the function (the tests' own).
 # cargo-lambda runs only the emulator (--only-lambda-apis); this script runs the binary against
 # it and restarts it if it exits, and stops both on Ctrl-C. After a code change: `make build`
 # and start again.
@@ -15,11 +18,18 @@ case "$fn" in
   predict | batch | trigger) ;;
   *) echo "unknown function '$fn' (expected predict, batch or trigger)" >&2; exit 2 ;;
 esac
-binary="$root/target/release/$fn"
+binary="${LITEHOUSE_LAMBDA_BINARY:-$root/target/release/$fn}"
 if [ ! -x "$binary" ]; then
   echo "no $binary: run 'make build' first" >&2
   exit 2
 fi
+case "$fn" in
+  predict) export LITEHOUSE_MODELS="${LITEHOUSE_MODELS:-$root/models/catalog}" ;;
+  trigger)
+    export LITEHOUSE_SCHEDULES="${LITEHOUSE_SCHEDULES:-$root/functions/trigger/events/schedules.yaml}"
+    export LITEHOUSE_STORE="${LITEHOUSE_STORE:-$root/.litehouse}"
+    ;;
+esac
 bin="$(bash "$root/infra/scripts/tools-venv.sh")"
 "$bin/cargo-lambda" lambda watch --only-lambda-apis \
   --invoke-address 127.0.0.1 --invoke-port "$port" &
