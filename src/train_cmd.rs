@@ -64,6 +64,14 @@ pub struct Args {
     /// Epochs without a better validation score before stopping.
     #[arg(long, default_value_t = 2)]
     patience: usize,
+    /// L2 weight decay (0: none); on small tables it keeps the network near the mean.
+    #[arg(long, default_value_t = 0.0)]
+    weight_decay: f64,
+    /// Also score the options by K-fold cross-validation (K models, each tested on the fold
+    /// it did not see), next to the mean (or majority-class) predictor: the honest figure
+    /// for a table too small for one test split to say much.
+    #[arg(long)]
+    folds: Option<usize>,
     /// Seed of the splits, the weights, the shuffles and random search.
     #[arg(long, default_value_t = 42)]
     seed: u64,
@@ -84,7 +92,7 @@ pub struct Args {
     #[arg(long, default_value_t = 1000)]
     calibration_examples: usize,
     /// A search file (TOML or JSON): method grid|random, trials, and a [space] of
-    /// learning_rate, hidden, batch_size, epochs, filters, dropout lists.
+    /// learning_rate, hidden, batch_size, epochs, filters, dropout, weight_decay lists.
     #[arg(long)]
     search: Option<PathBuf>,
     /// Random-search trials (overrides the file's; alone, with --search absent, it is an error).
@@ -213,6 +221,14 @@ impl Reporter {
                     ))
                 }
             }
+            JobProgress::Fold {
+                fold,
+                folds,
+                metrics,
+            } => self.line(format!(
+                "cross-validation fold {fold} of {folds}: held out {}",
+                metrics.summary()
+            )),
             JobProgress::Exporting => {
                 if let Some(bar) = &self.bar {
                     bar.finish_and_clear();
@@ -229,6 +245,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     options.batch_size = a.batch_size;
     options.learning_rate = a.learning_rate;
     options.patience = a.patience;
+    options.weight_decay = a.weight_decay;
     options.seed = a.seed;
     options.check()?;
     let search = match (&a.search, a.trials) {
@@ -274,6 +291,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         io: a.io,
         search,
         calibration_examples: a.calibration_examples,
+        folds: a.folds,
     };
     let bar = (!a.quiet && std::io::stderr().is_terminal()).then(|| {
         let bar = ProgressBar::new(0);
@@ -303,8 +321,21 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         }
         return print_json(&value);
     }
+    if let Some(cv) = &report.cross_validation {
+        println!(
+            "{}-fold cross-validation: {} ({} the feature-blind baseline's {})",
+            cv.folds,
+            cv.model.summary(),
+            if cv.beats_baseline {
+                "beats"
+            } else {
+                "does not beat"
+            },
+            cv.baseline.summary()
+        );
+    }
     println!(
-        "wrote {} ({} bytes, {}): test {} (float {}), {} epochs in {:.1}s",
+        "wrote {} ({} bytes, {}): test {} (float {}, baseline {}), {} epochs in {:.1}s",
         a.out.join(job::MODEL_FILE).display(),
         report.model_bytes,
         match report.quantize {
@@ -313,6 +344,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         },
         report.test.summary(),
         report.float_test.summary(),
+        report.baseline_test.summary(),
         report.history.len(),
         report.seconds
     );
@@ -320,6 +352,20 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         println!("registered {name} version {version} in {}", a.store);
     }
     Ok(())
+}
+
+/// The test figures, and the cross-validated ones as `cv_<name>` when there are some.
+fn registered_metrics(report: &Report) -> BTreeMap<String, f64> {
+    let mut metrics = report.test.flat();
+    if let Some(cv) = &report.cross_validation {
+        metrics.extend(
+            cv.model
+                .flat()
+                .into_iter()
+                .map(|(k, v)| (format!("cv_{k}"), v)),
+        );
+    }
+    metrics
 }
 
 /// Uploads the written model with its serving config, test metrics and lineage.
@@ -344,7 +390,7 @@ async fn register(a: &Args, name: &str, report: &Report) -> anyhow::Result<(Stri
             report.task,
             a.data
         ),
-        metrics: report.test.flat(),
+        metrics: registered_metrics(report),
         labels: BTreeMap::new(),
         lineage: Lineage {
             source_run: None,

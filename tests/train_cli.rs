@@ -144,6 +144,8 @@ fn a_registered_regressor_carries_its_metrics_and_lineage() {
         "20",
         "--learning-rate",
         "0.01",
+        "--folds",
+        "3",
         "--out",
         out.to_str().unwrap(),
         "--register",
@@ -159,6 +161,22 @@ fn a_registered_regressor_carries_its_metrics_and_lineage() {
     assert_eq!(report["registered"]["version"], 1);
     let r2 = report["test"]["r2"].as_array().unwrap();
     assert!(r2.iter().all(|r| r.as_f64().unwrap() > 0.9), "{report}");
+    // The targets depend on the features: the feature-blind baseline scores near zero, and the
+    // three cross-validated models score as the one written does.
+    let baseline = report["baseline_test"]["r2"].as_array().unwrap();
+    assert!(
+        baseline.iter().all(|r| r.as_f64().unwrap() < 0.1),
+        "{report}"
+    );
+    let cv = &report["cross_validation"];
+    assert_eq!(cv["folds"], 3, "{report}");
+    assert_eq!(
+        cv["model"]["examples"], 400,
+        "every row is held out once: {report}"
+    );
+    assert_eq!(cv["beats_baseline"], true, "{report}");
+    let cv_r2 = cv["model"]["r2"].as_array().unwrap();
+    assert!(cv_r2.iter().all(|r| r.as_f64().unwrap() > 0.9), "{report}");
     let manifest = run_ok(&[
         "models",
         "show",
@@ -173,6 +191,7 @@ fn a_registered_regressor_carries_its_metrics_and_lineage() {
     assert_eq!(manifest["lineage"]["params"]["learning_rate"], 0.01);
     assert_eq!(manifest["lineage"]["params"]["seed"], 42);
     assert_eq!(manifest["metrics"]["r2_y"], report["test"]["r2"][0]);
+    assert_eq!(manifest["metrics"]["cv_r2_y"], cv["model"]["r2"][0]);
     assert_eq!(manifest["sha256"], report["model_sha256"]);
 }
 
@@ -249,6 +268,26 @@ fn refused_runs_exit_nonzero_name_the_problem_and_write_nothing() {
             "bad io",
             vec!["--data", data, "--label", "y", "--io", "int4"],
             "int4",
+        ),
+        (
+            "one fold",
+            vec![
+                "--data", data, "--task", "regress", "--label", "y", "--folds", "1",
+            ],
+            "at least 2 folds",
+        ),
+        (
+            "negative weight decay",
+            vec![
+                "--data",
+                data,
+                "--task",
+                "regress",
+                "--label",
+                "y",
+                "--weight-decay=-0.1",
+            ],
+            "weight decay",
         ),
     ];
     for (name, args, expected) in cases {

@@ -13,6 +13,12 @@ const BATCH: usize = 256;
 
 /// Runs every example of `data` through the model and scores the answers.
 pub fn evaluate(model: &LoadedModel, data: &Dataset) -> Result<Metrics> {
+    Ok(metrics::of_outputs(&predict(model, data)?, &data.targets))
+}
+
+/// The model's float answers for every example of `data`, `len × outputs`, checked against the
+/// number of outputs the targets have.
+pub fn predict(model: &LoadedModel, data: &Dataset) -> Result<Vec<f32>> {
     let spec = model
         .signature()
         .inputs
@@ -68,5 +74,5 @@ pub fn evaluate(model: &LoadedModel, data: &Dataset) -> Result<Metrics> {
             data.len()
         )));
     }
-    Ok(metrics::of_outputs(&outputs, &data.targets))
+    Ok(outputs)
 }

@@ -11,11 +11,13 @@ use litehouse_predictor::model_config::{ImageConfig, ModelConfig, NumberMode, Po
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::cross_validation::{self, CrossValidation};
 use crate::data::{split, DataSpec, Dataset, Features, SplitOptions, Targets};
 use crate::error::{Result, TrainError};
 use crate::evaluate::evaluate;
 use crate::export::{float_tflite, int8_tflite, Calibration, IoType, Names};
 use crate::metrics::{self, Metrics};
+use crate::network::Network;
 use crate::search::{self, Search, SearchProgress, TrialReport};
 use crate::trainer::{EpochReport, TrainOptions};
 
@@ -68,6 +70,8 @@ pub struct Job {
     pub search: Option<Search>,
     /// Training examples used to calibrate int8 ranges.
     pub calibration_examples: usize,
+    /// K-fold cross-validation of the kept options, when given.
+    pub folds: Option<usize>,
 }
 
 /// What a job reports while it works.
@@ -80,6 +84,15 @@ pub enum JobProgress {
     },
     /// Training or search progress.
     Search(SearchProgress),
+    /// A cross-validation fold was trained and scored.
+    Fold {
+        /// 1-based fold.
+        fold: usize,
+        /// Folds in all.
+        folds: usize,
+        /// The fold's figures.
+        metrics: Metrics,
+    },
     /// The kept network is being exported and scored.
     Exporting,
 }
@@ -120,6 +133,12 @@ pub struct Report {
     pub test: Metrics,
     /// Figures of the float network on the test split (what quantization costs).
     pub float_test: Metrics,
+    /// Figures on the test split of the predictor that ignores the features (the training
+    /// split's mean, or its class frequencies): what the model has to beat.
+    pub baseline_test: Metrics,
+    /// K-fold figures of the kept options, when asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cross_validation: Option<CrossValidation>,
     /// Validation figures of the kept epoch.
     pub validation: Metrics,
     /// The kept epoch.
@@ -217,6 +236,11 @@ fn calibration_sample(data: &Dataset, n: usize, seed: u64) -> (Vec<f32>, usize) 
 pub fn run(job: &Job, out: &Path, progress: &mut dyn FnMut(JobProgress)) -> Result<Report> {
     let started = Instant::now();
     job.options.check()?;
+    if let Some(folds @ 0..=1) = job.folds {
+        return Err(TrainError::Invalid(format!(
+            "cross-validation needs at least 2 folds, got {folds}"
+        )));
+    }
     let (data, shipped_test) = job.data.load()?;
     let splits = split(&data, shipped_test.as_ref(), job.split)?;
     progress(JobProgress::Loaded {
@@ -233,7 +257,6 @@ pub fn run(job: &Job, out: &Path, progress: &mut dyn FnMut(JobProgress)) -> Resu
     let found = search::run(&trials, &splits.train, &splits.validation, &mut |p| {
         progress(JobProgress::Search(p))
     })?;
-    progress(JobProgress::Exporting);
     let net = &found.best.network;
     let task = match splits.train.targets {
         Targets::Classes { .. } => "classify",
@@ -248,14 +271,33 @@ pub fn run(job: &Job, out: &Path, progress: &mut dyn FnMut(JobProgress)) -> Resu
         description: description.clone(),
         ..Names::default()
     };
-    let bytes = match job.quantize {
-        Quantize::None => float_tflite(net, &names)?,
+    let export = |net: &Network, train: &Dataset| match job.quantize {
+        Quantize::None => float_tflite(net, &names),
         Quantize::Int8 => {
-            let (x, n) =
-                calibration_sample(&splits.train, job.calibration_examples, job.options.seed);
-            int8_tflite(net, &names, Calibration { inputs: &x, n }, job.io)?
+            let (x, n) = calibration_sample(train, job.calibration_examples, job.options.seed);
+            int8_tflite(net, &names, Calibration { inputs: &x, n }, job.io)
         }
     };
+    let cross_validation = match job.folds {
+        Some(folds) => Some(cross_validation::run(
+            &data,
+            folds,
+            &found.best_options,
+            job.split.validation,
+            job.split.seed,
+            &export,
+            &mut |fold, metrics| {
+                progress(JobProgress::Fold {
+                    fold,
+                    folds,
+                    metrics: metrics.clone(),
+                })
+            },
+        )?),
+        None => None,
+    };
+    progress(JobProgress::Exporting);
+    let bytes = export(net, &splits.train)?;
     let model = LoadedModel::load(&bytes)?;
     let test = evaluate(&model, &splits.test)?;
     let float_test = {
@@ -293,6 +335,8 @@ pub fn run(job: &Job, out: &Path, progress: &mut dyn FnMut(JobProgress)) -> Resu
             .ok_or_else(|| TrainError::Invalid("no epoch was kept".into()))?,
         test,
         float_test,
+        baseline_test: cross_validation::baseline(&splits.train, &splits.test),
+        cross_validation,
         best_epoch: found.best.best_epoch,
         history: found.best.history.clone(),
         trials: if job.search.is_some() {
@@ -395,6 +439,7 @@ mod tests {
             io: IoType::Float,
             search: None,
             calibration_examples: 100,
+            folds: None,
         }
     }
 

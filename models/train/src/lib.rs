@@ -2,6 +2,7 @@
 //! with seeded splits, trained networks as plain arrays, and their export to TFLite that the
 //! runtime serving the result runs.
 
+pub mod cross_validation;
 pub mod data;
 pub mod error;
 pub mod evaluate;

@@ -54,6 +54,9 @@ pub struct Space {
     /// Dropout after hidden layers.
     #[serde(default)]
     pub dropout: Vec<f64>,
+    /// L2 weight decay.
+    #[serde(default)]
+    pub weight_decay: Vec<f64>,
 }
 
 /// A search: the method, how many random trials, and the space.
@@ -109,10 +112,11 @@ impl Search {
         push_axis(&mut axes, &s.dropout, |o, v| match &mut o.arch {
             Arch::Mlp { dropout, .. } | Arch::Cnn { dropout, .. } => *dropout = v,
         });
+        push_axis(&mut axes, &s.weight_decay, |o, v| o.weight_decay = v);
         if axes.is_empty() {
             return Err(TrainError::Invalid(
                 "the search space is empty: give at least one of learning_rate, hidden, \
-                 batch_size, epochs, filters, dropout"
+                 batch_size, epochs, filters, dropout, weight_decay"
                     .into(),
             ));
         }

@@ -85,12 +85,17 @@ pub struct TrainOptions {
     pub learning_rate: f64,
     /// Epochs without a better validation score before stopping.
     pub patience: usize,
+    /// L2 penalty added to every weight's gradient (0: none). It pulls a network on a small
+    /// table toward the mean predictor, which is what keeps it from fitting noise.
+    #[serde(default)]
+    pub weight_decay: f64,
     /// Seed of the initial weights, dropout and the shuffle of each epoch.
     pub seed: u64,
 }
 
 impl TrainOptions {
-    /// Defaults for `arch`: Adam 1e-3, batches of 32, at most 10 epochs, patience 2, seed 42.
+    /// Defaults for `arch`: Adam 1e-3, batches of 32, at most 10 epochs, patience 2, no weight
+    /// decay, seed 42.
     pub fn new(arch: Arch) -> TrainOptions {
         TrainOptions {
             arch,
@@ -98,6 +103,7 @@ impl TrainOptions {
             batch_size: 32,
             learning_rate: 1e-3,
             patience: 2,
+            weight_decay: 0.0,
             seed: 42,
         }
     }
@@ -115,6 +121,12 @@ impl TrainOptions {
             return bad(format!(
                 "learning rate must be a positive number, got {}",
                 self.learning_rate
+            ));
+        }
+        if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
+            return bad(format!(
+                "weight decay must be a number >= 0, got {}",
+                self.weight_decay
             ));
         }
         let dropout = self.arch.dropout();
@@ -158,6 +170,8 @@ mod tests {
             ("no batch", |o| o.batch_size = 0, "batch size"),
             ("nan rate", |o| o.learning_rate = f64::NAN, "learning rate"),
             ("negative rate", |o| o.learning_rate = -1.0, "learning rate"),
+            ("negative decay", |o| o.weight_decay = -0.1, "weight decay"),
+            ("nan decay", |o| o.weight_decay = f64::NAN, "weight decay"),
             (
                 "dropout of one",
                 |o| {

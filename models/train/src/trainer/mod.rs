@@ -14,6 +14,7 @@ use std::time::Instant;
 
 use burn::module::Module;
 use burn::nn::loss::{CrossEntropyLoss, MseLoss, Reduction};
+use burn::optim::decay::WeightDecayConfig;
 use burn::optim::{AdamConfig, GradientsParams};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use serde::Serialize;
@@ -236,7 +237,12 @@ pub fn train(
     device.seed(options.seed);
     let mut model = Net::new(&options.arch, &train.item_shape, outputs, &device)?;
     // Keras' epsilon: burn's default (1e-5) changes the step size of rarely-updated weights.
-    let mut optim = AdamConfig::new().with_epsilon(1e-7).init();
+    let decay =
+        (options.weight_decay > 0.0).then(|| WeightDecayConfig::new(options.weight_decay as f32));
+    let mut optim = AdamConfig::new()
+        .with_epsilon(1e-7)
+        .with_weight_decay(decay)
+        .init();
     let mut rng = fastrand::Rng::with_seed(options.seed);
     let mut order: Vec<usize> = (0..train.len()).collect();
     let steps = train.len().div_ceil(options.batch_size);

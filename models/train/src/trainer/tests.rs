@@ -213,3 +213,35 @@ fn unusable_setups_are_refused_before_training() {
         assert!(err.contains(expected), "{name}: {err}");
     }
 }
+
+#[test]
+fn weight_decay_shrinks_the_weights() {
+    let (train_set, validation) = (blobs(300, 3, 4, 6), blobs(60, 3, 4, 6));
+    let mut options = TrainOptions::new(Arch::Mlp {
+        hidden: vec![16],
+        dropout: 0.0,
+    });
+    options.epochs = 5;
+    options.patience = 5;
+    let norm = |o: &TrainOptions| {
+        let trained = train(&train_set, &validation, o, &mut quiet).unwrap();
+        trained
+            .network
+            .layers
+            .iter()
+            .map(|l| match l {
+                crate::network::Layer::Dense { weights, .. } => {
+                    weights.iter().map(|w| f64::from(*w).powi(2)).sum::<f64>()
+                }
+                _ => 0.0,
+            })
+            .sum::<f64>()
+    };
+    let free = norm(&options);
+    options.weight_decay = 0.5;
+    let decayed = norm(&options);
+    assert!(
+        decayed < 0.8 * free,
+        "squared weights {decayed} with decay, {free} without"
+    );
+}

@@ -177,6 +177,7 @@ pub const TRAIN: Interface = Interface {
         input("batch_size", INT, Fallback::Int(32), "examples per step"),
         input("learning_rate", NUM, Fallback::Num(0.001), "Adam's learning rate"),
         input("patience", INT, Fallback::Int(2), "epochs without improvement before stopping"),
+        input("weight_decay", NUM, Fallback::Num(0.0), "L2 weight decay (0: none)"),
         input("seed", INT, Fallback::Int(42), "weights, shuffles and splits"),
         input("validation", NUM, Fallback::Num(0.1), "validation fraction"),
         input("test", NUM, Fallback::Num(0.1), "test fraction (ignored when the data ships a test set)"),

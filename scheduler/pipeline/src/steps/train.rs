@@ -80,6 +80,7 @@ pub fn options(a: &StepArgs) -> Result<TrainOptions> {
         batch_size: a.count("batch_size")?,
         learning_rate: a.num("learning_rate")?,
         patience: a.count("patience")?,
+        weight_decay: a.num("weight_decay")?,
         seed,
     };
     options.check()?;
@@ -121,6 +122,7 @@ pub async fn train(a: &StepArgs) -> Result<Vec<String>> {
         io,
         search,
         calibration_examples: 500,
+        folds: None,
     };
     let out = a.out("model").to_path_buf();
     let report = tokio::task::spawn_blocking(move || {
@@ -150,7 +152,7 @@ pub async fn train(a: &StepArgs) -> Result<Vec<String>> {
                     t.validation.summary()
                 ));
             }
-            JobProgress::Search(_) => {}
+            JobProgress::Search(_) | JobProgress::Fold { .. } => {}
             JobProgress::Exporting => lines.push("exporting and scoring the written model".into()),
         });
         report.map(|r| (r, lines))
