@@ -12,6 +12,8 @@ import subprocess
 import sys
 import time
 
+from peak_rss import measure
+
 litehouse, engine, litert_python = sys.argv[1], sys.argv[2], sys.argv[3]
 sizes = [int(s) for s in sys.argv[4:]] or [100_000, 1_000_000]
 work = "target/bench-batch"
@@ -34,27 +36,6 @@ def jsonl(rows):
             for _ in range(rows // 10):
                 f.write(block)
     return path
-
-
-def measure(cmd):
-    """Runs cmd; returns (seconds, peak RSS in MB, stdout)."""
-    start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    peak = 0
-    while proc.poll() is None:
-        try:
-            with open(f"/proc/{proc.pid}/status") as f:
-                for line in f:
-                    if line.startswith("VmHWM:"):
-                        peak = max(peak, int(line.split()[1]))
-        except OSError:
-            pass
-        time.sleep(0.02)
-    out, err = proc.communicate()
-    secs = time.perf_counter() - start
-    if proc.returncode != 0:
-        sys.exit(f"{cmd[0]} failed: {err}")
-    return secs, peak / 1024, out
 
 
 results = {}

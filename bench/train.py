@@ -12,6 +12,8 @@ import subprocess
 import sys
 import time
 
+from peak_rss import measure
+
 litehouse, keras_python = sys.argv[1], sys.argv[2]
 data = "target/training-data/mnist"
 work = "target/bench-train"
@@ -19,27 +21,6 @@ os.makedirs(work, exist_ok=True)
 # (arch, epochs litehouse trains, target test accuracy, the issue's time target as a fraction
 # of Keras' time)
 cases = [("mlp", 5, 0.975, 0.1), ("cnn", 3, 0.985, 0.5)]
-
-
-def measure(cmd):
-    """Runs cmd; returns (seconds, peak RSS in MB, stdout)."""
-    start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    peak = 0
-    while proc.poll() is None:
-        try:
-            with open(f"/proc/{proc.pid}/status") as f:
-                for line in f:
-                    if line.startswith("VmHWM:"):
-                        peak = max(peak, int(line.split()[1]))
-        except OSError:
-            pass
-        time.sleep(0.05)
-    out, err = proc.communicate()
-    secs = time.perf_counter() - start
-    if proc.returncode != 0:
-        sys.exit(f"{' '.join(cmd[:3])} failed: {err[-2000:]}")
-    return secs, peak / 1024, out
 
 
 rows = []

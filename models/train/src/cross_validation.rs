@@ -62,6 +62,16 @@ pub fn baseline(train: &Dataset, test: &Dataset) -> Metrics {
     metrics::of_outputs(&baseline_outputs(train, test.len()), &test.targets)
 }
 
+/// Refuses fewer than two folds (before any data is read, when called first).
+pub fn check_folds(folds: usize) -> Result<()> {
+    if folds < 2 {
+        return Err(TrainError::Invalid(format!(
+            "cross-validation needs at least 2 folds, got {folds}"
+        )));
+    }
+    Ok(())
+}
+
 /// Trains one model per fold with `options` (each fold's remaining rows split into train and
 /// `validation` for early stopping), writes it with `export` and scores its answers on the
 /// fold through the runtime. `progress` hears each fold's number and figures.
@@ -74,12 +84,8 @@ pub fn run(
     export: &dyn Fn(&Network, &Dataset) -> Result<Vec<u8>>,
     progress: &mut dyn FnMut(usize, &Metrics),
 ) -> Result<CrossValidation> {
+    check_folds(folds)?;
     let n = data.len();
-    if folds < 2 {
-        return Err(TrainError::Invalid(format!(
-            "cross-validation needs at least 2 folds, got {folds}"
-        )));
-    }
     // Each fold's training rows need a validation row and a training row of their own.
     let smallest_rest = n - n.div_ceil(folds);
     if folds > n || smallest_rest < 2 {

@@ -236,10 +236,8 @@ fn calibration_sample(data: &Dataset, n: usize, seed: u64) -> (Vec<f32>, usize) 
 pub fn run(job: &Job, out: &Path, progress: &mut dyn FnMut(JobProgress)) -> Result<Report> {
     let started = Instant::now();
     job.options.check()?;
-    if let Some(folds @ 0..=1) = job.folds {
-        return Err(TrainError::Invalid(format!(
-            "cross-validation needs at least 2 folds, got {folds}"
-        )));
+    if let Some(folds) = job.folds {
+        cross_validation::check_folds(folds)?;
     }
     let (data, shipped_test) = job.data.load()?;
     let splits = split(&data, shipped_test.as_ref(), job.split)?;
